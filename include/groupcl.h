@@ -1,0 +1,315 @@
+/*
+ * groupcl: grouped convolution with the semantics of Caffe's `group`
+ * parameter, on any OpenCL 1.2 device.
+ *
+ * Lifecycle, split by cost:
+ *   gcl_context_create   selects devices and creates OpenCL contexts/queues;
+ *   gcl_conv_create      validates a layer and takes a copy of its weights;
+ *   gcl_plan_create      fixes the input shape, compiles the specialised
+ *                        kernels and uploads the weights;
+ *   gcl_plan_forward*    only enqueues work.
+ *
+ * Every call returns a gcl_status. On failure, gcl_last_error() returns a
+ * message that names the value and the rule it broke; the message is kept per
+ * thread, like errno. The library never prints unless GROUPCL_LOG is set, and
+ * never exits the process.
+ *
+ * Tensor layouts, as C array shapes (row-major, float32):
+ *   input  [batch][channels][depth][height][width]      (3 spatial axes)
+ *          [batch][channels][height][width]             (2 spatial axes)
+ *          [batch][channels][width]                     (1 spatial axis)
+ *   weights[num_output][channels / group][k_d][k_h][k_w] (fewer axes alike)
+ *   bias   [num_output]
+ *   output [batch][num_output][out_d][out_h][out_w]
+ *
+ * Thread safety: distinct objects may be used from distinct threads at once.
+ * One object (context, conv or plan) must not be used by two threads at the
+ * same time without the caller's own locking.
+ */
+#ifndef GROUPCL_H
+#define GROUPCL_H
+
+#ifndef CL_TARGET_OPENCL_VERSION
+#define CL_TARGET_OPENCL_VERSION 120
+#endif
+#include <CL/cl.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GCL_VERSION_MAJOR 0
+#define GCL_VERSION_MINOR 1
+#define GCL_VERSION_PATCH 0
+
+/* Maximum number of spatial axes (depth, height, width). */
+#define GCL_MAX_SPATIAL_DIMS 3
+
+/* Maximum tensor rank: batch, channels and the spatial axes. */
+#define GCL_MAX_RANK (GCL_MAX_SPATIAL_DIMS + 2)
+
+/* Each value means exactly one kind of failure. */
+typedef enum gcl_status {
+  GCL_SUCCESS = 0,
+  GCL_ERROR_INVALID_ARGUMENT = 1, /* NULL pointer or out-of-range argument */
+  GCL_ERROR_INVALID_LAYER = 2,    /* the layer breaks a Caffe rule */
+  GCL_ERROR_SHAPE_MISMATCH = 3,   /* a tensor shape does not fit the layer */
+  GCL_ERROR_INVALID_STATE = 4,    /* the object is not ready for this call */
+  GCL_ERROR_UNSUPPORTED = 5,      /* valid, but not implemented or not
+                                     possible on the selected device */
+  GCL_ERROR_OUT_OF_MEMORY = 6,    /* host or device memory exhausted */
+  GCL_ERROR_DEVICE_NOT_FOUND = 7, /* no OpenCL device matches the request */
+  GCL_ERROR_BUILD_FAILED = 8,     /* an OpenCL program failed to compile */
+  GCL_ERROR_OPENCL = 9            /* any other OpenCL call failed */
+} gcl_status;
+
+/* Returns a short constant name for a status, such as "invalid layer". */
+const char *gcl_status_string(gcl_status status);
+
+/*
+ * Returns the detailed message of the latest failed call in the calling
+ * thread, or "" if none failed. The pointer stays valid until the next
+ * groupcl call in the same thread.
+ */
+const char *gcl_last_error(void);
+
+/* Returns the OpenCL error code behind the latest failure, or CL_SUCCESS. */
+cl_int gcl_last_cl_error(void);
+
+/* ------------------------------------------------------------------------ */
+/* Devices                                                                  */
+/* ------------------------------------------------------------------------ */
+
+typedef struct gcl_device_info {
+  unsigned platform_index; /* position in clGetPlatformIDs */
+  unsigned device_index;   /* position in clGetDeviceIDs(ALL) */
+  char platform_name[128];
+  char device_name[128];
+  char driver_version[64];
+  char opencl_c_version[64];
+  cl_device_type type;
+  cl_uint compute_units;
+  cl_ulong global_mem_bytes;
+  cl_ulong max_alloc_bytes;
+  cl_ulong local_mem_bytes;
+  int has_fp16; /* cl_khr_fp16 */
+  int has_fp64; /* cl_khr_fp64 or a double-precision capability */
+} gcl_device_info;
+
+/*
+ * Lists every device of every OpenCL platform. The caller releases the array
+ * with gcl_devices_free(). No platform at all is not an error: count is 0.
+ */
+gcl_status gcl_devices_list(gcl_device_info **devices, size_t *count);
+void gcl_devices_free(gcl_device_info *devices);
+
+/*
+ * Formats a device type as "GPU", "CPU", "accelerator", "custom" or
+ * "default" into buffer; returns buffer.
+ */
+const char *gcl_device_type_name(cl_device_type type, char *buffer,
+                                 size_t size);
+
+/* ------------------------------------------------------------------------ */
+/* Contexts                                                                 */
+/* ------------------------------------------------------------------------ */
+
+typedef struct gcl_context gcl_context;
+
+/*
+ * Creates a context on the devices that device_spec selects. When device_spec
+ * is NULL or empty, the GROUPCL_DEVICES environment variable is used, and
+ * "auto" when that is unset too. Specs:
+ *   auto        every GPU if there is one, else every CPU device, else all
+ *   all         every device of every platform
+ *   gpu, cpu    every device of that type
+ *   P:D         platform P, device D (indices as in gcl_devices_list)
+ *   TEXT        every device whose platform or device name contains TEXT
+ *               (case-insensitive)
+ * Several specs may be joined with commas ("0:0,1:0"). A spec that matches
+ * nothing fails with GCL_ERROR_DEVICE_NOT_FOUND and a message listing the
+ * devices that exist. Each device gets one in-order command queue, with
+ * profiling enabled.
+ */
+gcl_status gcl_context_create(const char *device_spec, gcl_context **context);
+
+/*
+ * Creates a context that uses the caller's OpenCL context, device and
+ * in-order command queue. groupcl retains all three and releases them on
+ * destroy; the caller keeps its own references.
+ */
+gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
+                                      cl_command_queue queue,
+                                      gcl_context **context);
+
+/* Destroys a context. Accepts NULL. Plans and convs must be destroyed first. */
+void gcl_context_destroy(gcl_context *context);
+
+/* Returns the number of devices the context selected (at least 1). */
+size_t gcl_context_device_count(const gcl_context *context);
+
+/* Fills info for device `index` of the context. */
+gcl_status gcl_context_device_info(const gcl_context *context, size_t index,
+                                   gcl_device_info *info);
+
+typedef struct gcl_context_stats {
+  uint64_t programs_built;    /* clBuildProgram calls that succeeded */
+  uint64_t program_cache_hits; /* programs reused from the in-memory cache */
+} gcl_context_stats;
+
+gcl_status gcl_context_get_stats(const gcl_context *context,
+                                 gcl_context_stats *stats);
+
+/* ------------------------------------------------------------------------ */
+/* Layer description and validation (Caffe's rules)                         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A Convolution layer as Caffe describes it, plus the input channel count.
+ * kernel, stride, pad and dilation hold one value per spatial axis, ordered
+ * as in the tensor (depth, height, width); only the first spatial_dims
+ * entries are read.
+ */
+typedef struct gcl_conv_desc {
+  int spatial_dims;     /* 1, 2 or 3 */
+  int64_t channels;     /* input channels C */
+  int64_t num_output;   /* output channels K */
+  int64_t group;        /* >= 1; divides both C and K */
+  int64_t kernel[GCL_MAX_SPATIAL_DIMS];   /* >= 1 */
+  int64_t stride[GCL_MAX_SPATIAL_DIMS];   /* >= 1 */
+  int64_t pad[GCL_MAX_SPATIAL_DIMS];      /* >= 0, applied on both sides */
+  int64_t dilation[GCL_MAX_SPATIAL_DIMS]; /* >= 1 */
+  int bias_term;        /* nonzero: a bias of shape [num_output] is added */
+  int transposed;       /* nonzero: Deconvolution; not supported yet */
+} gcl_conv_desc;
+
+/*
+ * Initialises desc with Caffe's defaults: the given kernel size on every
+ * axis, stride 1, pad 0, dilation 1, group 1 and bias_term 1.
+ */
+void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
+                        int64_t channels, int64_t num_output,
+                        int64_t kernel_size);
+
+/*
+ * Checks the parts of the layer that do not depend on the input size: axes,
+ * group divisibility, kernel, stride, pad and dilation ranges.
+ */
+gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
+
+/*
+ * Validates the layer for an input of the given shape (rank spatial_dims + 2)
+ * and writes the output shape, computed per spatial axis as in Caffe:
+ *   out = (in + 2*pad - (dilation*(kernel-1) + 1)) / stride + 1
+ * An axis whose dilated window is larger than the padded input is rejected
+ * rather than reported as size 1.
+ */
+gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
+                                 const int64_t *input_shape,
+                                 int64_t *output_shape);
+
+/* Writes the weight shape (rank spatial_dims + 2) the layer expects. */
+gcl_status gcl_conv_weight_shape(const gcl_conv_desc *desc,
+                                 int64_t *weight_shape);
+
+/*
+ * Checks a weight shape and, when bias_term is set, a bias shape against the
+ * layer. bias_shape may be NULL when bias_rank is 0.
+ */
+gcl_status gcl_conv_check_params(const gcl_conv_desc *desc, int weight_rank,
+                                 const int64_t *weight_shape, int bias_rank,
+                                 const int64_t *bias_shape);
+
+/*
+ * Computes y = conv(x) on the host with plain loops and double accumulation.
+ * Slow; meant for checking results on a new device.
+ */
+gcl_status gcl_conv_reference_forward(const gcl_conv_desc *desc, int rank,
+                                      const int64_t *input_shape,
+                                      const float *input,
+                                      const float *weights, const float *bias,
+                                      float *output);
+
+/* ------------------------------------------------------------------------ */
+/* Convolutions and plans                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef struct gcl_conv gcl_conv;
+
+/*
+ * Validates desc and copies the weights (and bias, when bias_term is set;
+ * else bias must be NULL). The context must outlive the conv.
+ */
+gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *desc,
+                           const float *weights, const float *bias,
+                           gcl_conv **conv);
+
+/* Destroys a conv. Accepts NULL. Its plans must be destroyed first. */
+void gcl_conv_destroy(gcl_conv *conv);
+
+typedef enum gcl_algorithm {
+  GCL_ALGORITHM_AUTO = 0,     /* the plan chooses */
+  GCL_ALGORITHM_CAFFE_GEMM = 1 /* im2col, one CLBlast SGEMM per group, bias */
+} gcl_algorithm;
+
+/* Returns "auto", "caffe_gemm", ... */
+const char *gcl_algorithm_name(gcl_algorithm algorithm);
+
+typedef struct gcl_plan_options {
+  gcl_algorithm algorithm;
+} gcl_plan_options;
+
+/* Sets every option to its default. */
+void gcl_plan_options_init(gcl_plan_options *options);
+
+typedef struct gcl_plan gcl_plan;
+
+/*
+ * Plans the conv for one input shape: validates the shape, compiles the
+ * specialised kernels, allocates device workspace and uploads the weights.
+ * options may be NULL for the defaults.
+ */
+gcl_status gcl_plan_create(gcl_conv *conv, int rank,
+                           const int64_t *input_shape,
+                           const gcl_plan_options *options, gcl_plan **plan);
+
+/* Destroys a plan. Accepts NULL. */
+void gcl_plan_destroy(gcl_plan *plan);
+
+/* Writes the output shape (rank spatial_dims + 2) of a plan. */
+gcl_status gcl_plan_output_shape(const gcl_plan *plan, int64_t *output_shape);
+
+/* Returns the algorithm the plan runs. */
+gcl_algorithm gcl_plan_algorithm(const gcl_plan *plan);
+
+/*
+ * Runs the forward pass on host arrays: copies input to the device, runs,
+ * and copies the result to output. Blocks until output is written.
+ */
+gcl_status gcl_plan_forward(gcl_plan *plan, const float *input, float *output);
+
+/*
+ * Enqueues the forward pass on the caller's buffers, on the first device's
+ * queue, after the events in wait_list. input and output must belong to the
+ * plan's OpenCL context and hold at least the tensor sizes in bytes. When
+ * done is not NULL, it receives an event that completes with the output; the
+ * caller releases it.
+ */
+gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
+                               cl_uint num_wait_events,
+                               const cl_event *wait_list, cl_event *done);
+
+/* Returns the OpenCL context of device `index` of the context. */
+cl_context gcl_context_cl_context(const gcl_context *context, size_t index);
+
+/* Returns the command queue of device `index` of the context. */
+cl_command_queue gcl_context_cl_queue(const gcl_context *context,
+                                      size_t index);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GROUPCL_H */

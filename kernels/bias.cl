@@ -1,0 +1,21 @@
+/*
+ * gcl_add_bias: output[n][k][position] += bias[k], in place.
+ *
+ * Work-items: global size (OUT_SIZE, NUM_OUTPUT, batch); one element each.
+ */
+
+#ifndef NUM_OUTPUT
+#error "NUM_OUTPUT (output channels) must be defined"
+#endif
+#ifndef OUT_SIZE
+#error "OUT_SIZE (output elements per channel) must be defined"
+#endif
+
+__kernel void gcl_add_bias(__global float *output,
+                           __global const float *bias) {
+  const int position = get_global_id(0);
+  const int k = get_global_id(1);
+  const int n = get_global_id(2);
+
+  output[(n * NUM_OUTPUT + k) * OUT_SIZE + position] += bias[k];
+}

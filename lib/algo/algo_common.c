@@ -1,0 +1,76 @@
+#include "algo/algo_common.h"
+
+#include "util/error.h"
+
+#include <stdio.h>
+
+void gcl_geometry_build_options(const gcl_geometry *g, char *buffer,
+                                size_t size) {
+  snprintf(buffer, size,
+           "-DCHANNELS=%lld -DNUM_OUTPUT=%lld -DGROUP=%lld "
+           "-DCHANNELS_PER_GROUP=%lld -DOUTPUTS_PER_GROUP=%lld "
+           "-DIN_D=%lld -DIN_H=%lld -DIN_W=%lld "
+           "-DOUT_D=%lld -DOUT_H=%lld -DOUT_W=%lld "
+           "-DKERNEL_D=%lld -DKERNEL_H=%lld -DKERNEL_W=%lld "
+           "-DSTRIDE_D=%lld -DSTRIDE_H=%lld -DSTRIDE_W=%lld "
+           "-DPAD_D=%lld -DPAD_H=%lld -DPAD_W=%lld "
+           "-DDILATION_D=%lld -DDILATION_H=%lld -DDILATION_W=%lld",
+           (long long)g->channels, (long long)g->num_output,
+           (long long)g->group, (long long)g->channels_per_group,
+           (long long)g->outputs_per_group, (long long)g->in[0],
+           (long long)g->in[1], (long long)g->in[2], (long long)g->out[0],
+           (long long)g->out[1], (long long)g->out[2],
+           (long long)g->kernel[0], (long long)g->kernel[1],
+           (long long)g->kernel[2], (long long)g->stride[0],
+           (long long)g->stride[1], (long long)g->stride[2],
+           (long long)g->pad[0], (long long)g->pad[1], (long long)g->pad[2],
+           (long long)g->dilation[0], (long long)g->dilation[1],
+           (long long)g->dilation[2]);
+}
+
+gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
+                             const char *file_name, const char *options,
+                             const char *kernel_name, cl_kernel *kernel) {
+  gcl_device_slot *slot = &context->devices[device_index];
+  cl_program program;
+  gcl_status status;
+  cl_int code;
+
+  *kernel = NULL;
+  status = gcl_program_build(context->programs, slot->cl_ctx, slot->device,
+                             file_name, gcl_kernel_source_text(file_name),
+                             options, &program);
+  if (status != GCL_SUCCESS)
+    return status;
+
+  *kernel = clCreateKernel(program, kernel_name, &code);
+  if (*kernel == NULL)
+    return gcl_fail_cl(code, "clCreateKernel(%s) from %s on device '%s'",
+                       kernel_name, file_name, slot->info.device_name);
+  return GCL_SUCCESS;
+}
+
+gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
+                             size_t bytes, const void *host_data,
+                             const char *what, cl_mem *buffer) {
+  gcl_device_slot *slot = &context->devices[device_index];
+  cl_mem_flags flags = CL_MEM_READ_WRITE;
+  cl_int code;
+
+  if (host_data != NULL)
+    flags |= CL_MEM_COPY_HOST_PTR;
+  if (bytes > slot->info.max_alloc_bytes)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "the %s needs %zu bytes, more than the largest buffer "
+                    "device '%s' allows (%llu bytes); use a smaller batch",
+                    what, bytes, slot->info.device_name,
+                    (unsigned long long)slot->info.max_alloc_bytes);
+
+  /* A zero-size buffer is invalid in OpenCL; keep one element instead. */
+  *buffer = clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
+                           (void *)host_data, &code);
+  if (*buffer == NULL)
+    return gcl_fail_cl(code, "allocating the %s (%zu bytes) on device '%s'",
+                       what, bytes, slot->info.device_name);
+  return GCL_SUCCESS;
+}

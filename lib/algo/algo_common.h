@@ -1,0 +1,28 @@
+/* Helpers that several algorithms share. */
+#ifndef GCL_ALGO_ALGO_COMMON_H
+#define GCL_ALGO_ALGO_COMMON_H
+
+#include "algo/algo.h"
+
+/*
+ * Writes the -D options that make a layer's sizes compile-time constants:
+ * CHANNELS, NUM_OUTPUT, GROUP, CHANNELS_PER_GROUP, OUTPUTS_PER_GROUP and
+ * IN_*, OUT_*, KERNEL_*, STRIDE_*, PAD_*, DILATION_* for D, H and W.
+ */
+void gcl_geometry_build_options(const gcl_geometry *geometry, char *buffer,
+                                size_t size);
+
+/* Builds (or finds in the cache) kernels/FILE and creates kernel NAME. */
+gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
+                             const char *file_name, const char *options,
+                             const char *kernel_name, cl_kernel *kernel);
+
+/* Creates a device buffer, optionally filled from host memory. */
+gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
+                             size_t bytes, const void *host_data,
+                             const char *what, cl_mem *buffer);
+
+/* Largest element count an algorithm may index with a 32-bit int. */
+#define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
+
+#endif

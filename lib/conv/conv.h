@@ -1,0 +1,55 @@
+/* Internal layer representation shared by the conv, plan and algo layers. */
+#ifndef GCL_CONV_CONV_H
+#define GCL_CONV_CONV_H
+
+#include "groupcl.h"
+
+/*
+ * A validated layer with its input shape, widened to three spatial axes:
+ * missing leading axes get size 1, kernel 1, stride 1, pad 0, dilation 1,
+ * so 1-D and 2-D layers run through the same 3-D code.
+ */
+typedef struct gcl_geometry {
+  int spatial_dims; /* as in the descriptor: 1, 2 or 3 */
+  int64_t batch;
+  int64_t channels;
+  int64_t num_output;
+  int64_t group;
+  int64_t channels_per_group;
+  int64_t outputs_per_group;
+  int64_t in[3];     /* depth, height, width */
+  int64_t out[3];
+  int64_t kernel[3];
+  int64_t stride[3];
+  int64_t pad[3];
+  int64_t dilation[3];
+  int64_t in_size;     /* in[0] * in[1] * in[2] */
+  int64_t out_size;    /* out[0] * out[1] * out[2] */
+  int64_t kernel_size; /* kernel[0] * kernel[1] * kernel[2] */
+  int bias_term;
+} gcl_geometry;
+
+/* Validates desc with the input shape and fills geometry. */
+gcl_status gcl_geometry_init(const gcl_conv_desc *desc, int rank,
+                             const int64_t *input_shape,
+                             gcl_geometry *geometry);
+
+/* Multiply-accumulates of one forward pass over the whole batch. */
+double gcl_geometry_macs(const gcl_geometry *geometry);
+
+/* Returns "depth", "height" or "width" for axis of a layer. */
+const char *gcl_axis_name(int spatial_dims, int axis);
+
+/* Formats a shape as "(2, 3, 4)". */
+void gcl_format_shape(int rank, const int64_t *shape, char *buffer,
+                      size_t size);
+
+struct gcl_conv {
+  gcl_context *context;
+  gcl_conv_desc desc;
+  float *weights; /* [num_output][channels / group][kernel...] */
+  float *bias;    /* [num_output], or NULL without bias_term */
+  size_t weight_count;
+};
+
+#endif

@@ -1,0 +1,243 @@
+#define _POSIX_C_SOURCE 200809L
+#include "program/program_cache.h"
+
+#include "program/kernel_sources.h"
+#include "util/error.h"
+#include "util/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+
+/* Options every groupcl program is built with; no fast-math, for exactness. */
+#define GCL_BASE_BUILD_OPTIONS "-cl-std=CL1.2"
+
+/* Keep this much of a compiler log in an error message. */
+#define GCL_BUILD_LOG_EXCERPT 12000
+
+typedef struct cache_entry {
+  cl_context cl_ctx;
+  cl_device_id device;
+  char *source; /* a private copy: the key must not change under us */
+  char *options;
+  cl_program program;
+  struct cache_entry *next;
+} cache_entry;
+
+struct gcl_program_cache {
+  mtx_t lock;
+  cache_entry *entries;
+  uint64_t built;
+  uint64_t hits;
+};
+
+gcl_program_cache *gcl_program_cache_create(void) {
+  gcl_program_cache *cache = calloc(1, sizeof *cache);
+
+  if (cache == NULL)
+    return NULL;
+  if (mtx_init(&cache->lock, mtx_plain) != thrd_success) {
+    free(cache);
+    return NULL;
+  }
+  return cache;
+}
+
+static void free_entry(cache_entry *entry) {
+  if (entry->program != NULL)
+    clReleaseProgram(entry->program);
+  free(entry->source);
+  free(entry->options);
+  free(entry);
+}
+
+void gcl_program_cache_destroy(gcl_program_cache *cache) {
+  cache_entry *entry;
+
+  if (cache == NULL)
+    return;
+  entry = cache->entries;
+  while (entry != NULL) {
+    cache_entry *next = entry->next;
+
+    free_entry(entry);
+    entry = next;
+  }
+  mtx_destroy(&cache->lock);
+  free(cache);
+}
+
+void gcl_program_cache_stats(const gcl_program_cache *cache, uint64_t *built,
+                             uint64_t *hits) {
+  /* The counters only grow; a torn read is not possible for aligned
+   * 64-bit values on the platforms groupcl targets, but take the lock
+   * anyway for a consistent pair. */
+  mtx_lock((mtx_t *)&cache->lock);
+  *built = cache->built;
+  *hits = cache->hits;
+  mtx_unlock((mtx_t *)&cache->lock);
+}
+
+const char *gcl_kernel_source_text(const char *file_name) {
+  for (const gcl_kernel_source *entry = gcl_kernel_sources;
+       entry->file_name != NULL; entry++) {
+    if (strcmp(entry->file_name, file_name) == 0)
+      return entry->text;
+  }
+  return NULL;
+}
+
+static cache_entry *find_entry(gcl_program_cache *cache, cl_context cl_ctx,
+                               cl_device_id device, const char *source,
+                               const char *options) {
+  for (cache_entry *entry = cache->entries; entry != NULL;
+       entry = entry->next) {
+    if (entry->cl_ctx == cl_ctx && entry->device == device &&
+        strcmp(entry->options, options) == 0 &&
+        strcmp(entry->source, source) == 0)
+      return entry;
+  }
+  return NULL;
+}
+
+/* Joins the base options, the caller's and GROUPCL_BUILD_OPTIONS. */
+static char *full_options(const char *options) {
+  const char *extra = getenv("GROUPCL_BUILD_OPTIONS");
+  size_t size;
+  char *joined;
+
+  if (extra == NULL)
+    extra = "";
+  size = strlen(GCL_BASE_BUILD_OPTIONS) + strlen(options) + strlen(extra) + 3;
+  joined = malloc(size);
+  if (joined != NULL)
+    snprintf(joined, size, "%s %s%s%s", GCL_BASE_BUILD_OPTIONS, options,
+             extra[0] != '\0' ? " " : "", extra);
+  return joined;
+}
+
+static gcl_status report_build_failure(cl_program program, cl_device_id device,
+                                       cl_int code, const char *file_name,
+                                       const char *options) {
+  char device_name[128] = "?";
+  size_t log_size = 0;
+  char *log = NULL;
+  gcl_status status;
+
+  clGetDeviceInfo(device, CL_DEVICE_NAME, sizeof device_name, device_name,
+                  NULL);
+  device_name[sizeof device_name - 1] = '\0';
+
+  if (clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, 0, NULL,
+                            &log_size) == CL_SUCCESS &&
+      log_size > 0)
+    log = calloc(log_size + 1, 1);
+  if (log != NULL)
+    clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, log_size, log,
+                          NULL);
+  if (log != NULL && strlen(log) > GCL_BUILD_LOG_EXCERPT)
+    log[GCL_BUILD_LOG_EXCERPT] = '\0';
+
+  status = gcl_fail(GCL_ERROR_BUILD_FAILED,
+                    "kernel build failed: %s for device '%s' with options "
+                    "'%s' returned %s (%d)\ncompiler log:\n%s",
+                    file_name, device_name, options, gcl_cl_error_name(code),
+                    (int)code,
+                    log != NULL && log[0] != '\0' ? log : "(empty)");
+  gcl_set_cl_error(code);
+  GCL_LOG_ERROR("%s", gcl_last_error());
+  free(log);
+  return status;
+}
+
+static gcl_status compile(cl_context cl_ctx, cl_device_id device,
+                          const char *file_name, const char *source,
+                          const char *options, cl_program *program) {
+  char *all_options = full_options(options);
+  cl_int code;
+  gcl_status status = GCL_SUCCESS;
+
+  *program = NULL;
+  if (all_options == NULL)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+
+  *program = clCreateProgramWithSource(cl_ctx, 1, &source, NULL, &code);
+  if (*program == NULL) {
+    free(all_options);
+    return gcl_fail_cl(code, "clCreateProgramWithSource for %s", file_name);
+  }
+
+  code = clBuildProgram(*program, 1, &device, all_options, NULL, NULL);
+  if (code != CL_SUCCESS) {
+    status = report_build_failure(*program, device, code, file_name,
+                                  all_options);
+    clReleaseProgram(*program);
+    *program = NULL;
+  } else {
+    GCL_LOG_DEBUG("built %s with '%s'", file_name, all_options);
+  }
+  free(all_options);
+  return status;
+}
+
+static cache_entry *new_entry(cl_context cl_ctx, cl_device_id device,
+                              const char *source, const char *options) {
+  cache_entry *entry = calloc(1, sizeof *entry);
+
+  if (entry == NULL)
+    return NULL;
+  entry->cl_ctx = cl_ctx;
+  entry->device = device;
+  entry->source = strdup(source);
+  entry->options = strdup(options);
+  if (entry->source == NULL || entry->options == NULL) {
+    free_entry(entry);
+    return NULL;
+  }
+  return entry;
+}
+
+gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
+                             cl_device_id device, const char *file_name,
+                             const char *source, const char *options,
+                             cl_program *program) {
+  cache_entry *entry;
+  gcl_status status;
+
+  *program = NULL;
+  if (source == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "no OpenCL source for %s; the build did not embed it",
+                    file_name);
+
+  /* Builds run under the lock: simple, and two plans for one layer then
+   * never compile the same program twice. */
+  mtx_lock(&cache->lock);
+  entry = find_entry(cache, cl_ctx, device, source, options);
+  if (entry != NULL) {
+    cache->hits++;
+    *program = entry->program;
+    mtx_unlock(&cache->lock);
+    return GCL_SUCCESS;
+  }
+
+  entry = new_entry(cl_ctx, device, source, options);
+  if (entry == NULL) {
+    mtx_unlock(&cache->lock);
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+  }
+  status = compile(cl_ctx, device, file_name, source, options,
+                   &entry->program);
+  if (status != GCL_SUCCESS) {
+    free_entry(entry);
+    mtx_unlock(&cache->lock);
+    return status;
+  }
+  entry->next = cache->entries;
+  cache->entries = entry;
+  cache->built++;
+  *program = entry->program;
+  mtx_unlock(&cache->lock);
+  return GCL_SUCCESS;
+}

@@ -1,0 +1,26 @@
+/* The context: selected devices, one OpenCL context and queue each. */
+#ifndef GCL_RUNTIME_CONTEXT_H
+#define GCL_RUNTIME_CONTEXT_H
+
+#include "groupcl.h"
+#include "program/program_cache.h"
+
+typedef struct gcl_device_slot {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context cl_ctx;
+  cl_command_queue queue;
+  gcl_device_info info;
+} gcl_device_slot;
+
+/*
+ * Devices get one cl_context each, even on one platform, because devices of
+ * different platforms cannot share one and the code treats both alike.
+ */
+struct gcl_context {
+  size_t device_count;
+  gcl_device_slot *devices;
+  gcl_program_cache *programs;
+};
+
+#endif
