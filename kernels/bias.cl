@@ -1,5 +1,6 @@
 /*
- * gcl_add_bias: output[n][k][position] += bias[k], in place.
+ * gcl_add_bias: output[n][k][position] += bias[k], in place, for a tensor
+ * whose image n starts at element offset + n * image_stride.
  *
  * Work-items: global size (OUT_SIZE, NUM_OUTPUT, batch); one element each.
  */
@@ -11,11 +12,11 @@
 #error "OUT_SIZE (output elements per channel) must be defined"
 #endif
 
-__kernel void gcl_add_bias(__global float *output,
-                           __global const float *bias) {
+__kernel void gcl_add_bias(__global float *output, int offset,
+                           int image_stride, __global const float *bias) {
   const int position = get_global_id(0);
   const int k = get_global_id(1);
   const int n = get_global_id(2);
 
-  output[(n * NUM_OUTPUT + k) * OUT_SIZE + position] += bias[k];
+  output[offset + n * image_stride + k * OUT_SIZE + position] += bias[k];
 }

@@ -9,6 +9,29 @@
 #include "conv/conv.h"
 #include "runtime/context.h"
 
+/*
+ * A tensor inside a buffer: image n starts at element
+ * offset + n * image_stride, and each image is stored densely. A view lets
+ * an algorithm work on a range of groups or images of a larger tensor.
+ */
+typedef struct gcl_tensor_view {
+  cl_mem buffer;
+  size_t offset;       /* in floats */
+  size_t image_stride; /* in floats */
+} gcl_tensor_view;
+
+/* Where an enqueue goes, and where it records its commands' events. */
+typedef struct gcl_launch {
+  cl_command_queue queue;
+  struct gcl_trace *trace; /* NULL unless the plan records a timeline */
+} gcl_launch;
+
+/*
+ * Returns where to store the event of the next command, labelled for the
+ * timeline, or NULL when no timeline is recorded. Defined in lib/sched.
+ */
+cl_event *gcl_trace_event(struct gcl_trace *trace, const char *label);
+
 typedef struct gcl_algo {
   gcl_algorithm id;
   const char *name;
@@ -26,10 +49,12 @@ typedef struct gcl_algo {
                         size_t device_index, const float *weights,
                         const float *bias, void **state);
 
-  /* Enqueues the forward pass on queue; input and output are whole
-   * tensors in the device's context. */
-  gcl_status (*enqueue)(void *state, cl_command_queue queue, cl_mem input,
-                        cl_mem output);
+  /* Enqueues the forward pass of the prepared geometry on launch->queue.
+   * The views hold geometry->batch images of channels (input) and
+   * num_output (output) channels each, in the device's context. */
+  gcl_status (*enqueue)(void *state, const gcl_launch *launch,
+                        const gcl_tensor_view *input,
+                        const gcl_tensor_view *output);
 
   /* Releases what prepare made. Accepts NULL. */
   void (*release)(void *state);

@@ -133,29 +133,32 @@ static gcl_status clblast_failure(CLBlastStatusCode code, long long group) {
                   group, (int)code);
 }
 
-static gcl_status run_im2col(caffe_gemm_state *state, cl_command_queue queue,
-                             cl_mem input, int64_t image) {
+static gcl_status run_im2col(caffe_gemm_state *state, const gcl_launch *launch,
+                             const gcl_tensor_view *input, int64_t image) {
   const gcl_geometry *g = &state->geometry;
-  cl_int offset = (cl_int)(image * g->channels * g->in_size);
+  cl_int offset = (cl_int)(input->offset + (size_t)image * input->image_stride);
   size_t global[2] = {(size_t)g->out_size, (size_t)g->channels};
   cl_int code;
 
-  code = clSetKernelArg(state->im2col, 0, sizeof input, &input);
+  code = clSetKernelArg(state->im2col, 0, sizeof input->buffer,
+                        &input->buffer);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(state->im2col, 1, sizeof offset, &offset);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(state->im2col, 2, sizeof state->columns,
                           &state->columns);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(queue, state->im2col, 2, NULL, global, NULL,
-                                  0, NULL, NULL);
+    code = clEnqueueNDRangeKernel(launch->queue, state->im2col, 2, NULL,
+                                  global, NULL, 0, NULL,
+                                  gcl_trace_event(launch->trace, "im2col"));
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_im2col");
   return GCL_SUCCESS;
 }
 
 static gcl_status run_group_gemms(caffe_gemm_state *state,
-                                  cl_command_queue queue, cl_mem output,
+                                  const gcl_launch *launch,
+                                  const gcl_tensor_view *output,
                                   int64_t image) {
   const gcl_geometry *g = &state->geometry;
   size_t m = (size_t)g->outputs_per_group;
@@ -165,12 +168,15 @@ static gcl_status run_group_gemms(caffe_gemm_state *state,
   for (int64_t group = 0; group < g->group; group++) {
     size_t weight_offset = (size_t)group * m * k;
     size_t column_offset = (size_t)group * k * n;
-    size_t output_offset =
-        ((size_t)image * (size_t)g->num_output + (size_t)group * m) * n;
+    size_t output_offset = output->offset +
+                           (size_t)image * output->image_stride +
+                           (size_t)group * m * n;
+    cl_command_queue queue = launch->queue;
     CLBlastStatusCode code = CLBlastSgemm(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n,
         k, 1.0f, state->weights, weight_offset, k, state->columns,
-        column_offset, n, 0.0f, output, output_offset, n, &queue, NULL);
+        column_offset, n, 0.0f, output->buffer, output_offset, n, &queue,
+        gcl_trace_event(launch->trace, "sgemm"));
 
     if (code != CLBlastSuccess)
       return clblast_failure(code, (long long)group);
@@ -178,20 +184,29 @@ static gcl_status run_group_gemms(caffe_gemm_state *state,
   return GCL_SUCCESS;
 }
 
-static gcl_status run_bias(caffe_gemm_state *state, cl_command_queue queue,
-                           cl_mem output) {
+static gcl_status run_bias(caffe_gemm_state *state, const gcl_launch *launch,
+                           const gcl_tensor_view *output) {
   const gcl_geometry *g = &state->geometry;
   size_t global[3] = {(size_t)g->out_size, (size_t)g->num_output,
                       (size_t)g->batch};
+  cl_int offset = (cl_int)output->offset;
+  cl_int image_stride = (cl_int)output->image_stride;
   cl_int code;
 
-  code = clSetKernelArg(state->add_bias, 0, sizeof output, &output);
+  code = clSetKernelArg(state->add_bias, 0, sizeof output->buffer,
+                        &output->buffer);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(state->add_bias, 1, sizeof state->bias,
+    code = clSetKernelArg(state->add_bias, 1, sizeof offset, &offset);
+  if (code == CL_SUCCESS)
+    code = clSetKernelArg(state->add_bias, 2, sizeof image_stride,
+                          &image_stride);
+  if (code == CL_SUCCESS)
+    code = clSetKernelArg(state->add_bias, 3, sizeof state->bias,
                           &state->bias);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(queue, state->add_bias, 3, NULL, global,
-                                  NULL, 0, NULL, NULL);
+    code = clEnqueueNDRangeKernel(launch->queue, state->add_bias, 3, NULL,
+                                  global, NULL, 0, NULL,
+                                  gcl_trace_event(launch->trace, "bias"));
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_add_bias");
   return GCL_SUCCESS;
@@ -199,19 +214,20 @@ static gcl_status run_bias(caffe_gemm_state *state, cl_command_queue queue,
 
 /* The queue is in order, so each image's im2col waits for the previous
  * image's SGEMMs, which still read the shared column buffer. */
-static gcl_status caffe_gemm_enqueue(void *opaque, cl_command_queue queue,
-                                     cl_mem input, cl_mem output) {
+static gcl_status caffe_gemm_enqueue(void *opaque, const gcl_launch *launch,
+                                     const gcl_tensor_view *input,
+                                     const gcl_tensor_view *output) {
   caffe_gemm_state *state = opaque;
   gcl_status status = GCL_SUCCESS;
 
   for (int64_t image = 0;
        image < state->geometry.batch && status == GCL_SUCCESS; image++) {
-    status = run_im2col(state, queue, input, image);
+    status = run_im2col(state, launch, input, image);
     if (status == GCL_SUCCESS)
-      status = run_group_gemms(state, queue, output, image);
+      status = run_group_gemms(state, launch, output, image);
   }
   if (status == GCL_SUCCESS && state->geometry.bias_term)
-    status = run_bias(state, queue, output);
+    status = run_bias(state, launch, output);
   return status;
 }
 

@@ -186,7 +186,18 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
       return gcl_fail_cl(code, "waiting on the caller's events");
   }
 
-  status = plan->algo->enqueue(plan->algo_state, queue, input, output);
+  {
+    gcl_launch launch = {queue, NULL};
+    gcl_tensor_view input_view = {input, 0, plan->input_bytes /
+                                                sizeof(float) /
+                                                (size_t)plan->geometry.batch};
+    gcl_tensor_view output_view = {output, 0,
+                                   plan->output_bytes / sizeof(float) /
+                                       (size_t)plan->geometry.batch};
+
+    status = plan->algo->enqueue(plan->algo_state, &launch, &input_view,
+                                 &output_view);
+  }
   if (status != GCL_SUCCESS)
     return status;
 

@@ -1,0 +1,30 @@
+/*
+ * A timeline recorder: algorithms store the event of each command they
+ * enqueue; after the run, the profiling times of those events become spans.
+ */
+#ifndef GCL_SCHED_TRACE_H
+#define GCL_SCHED_TRACE_H
+
+#include "groupcl.h"
+
+typedef struct gcl_trace_entry {
+  char label[32];
+  int row; /* the queue the command ran on, as numbered by the plan */
+  cl_event event;
+} gcl_trace_entry;
+
+typedef struct gcl_trace {
+  gcl_trace_entry *entries;
+  size_t count;
+  size_t capacity;
+  int row; /* row given to the entries recorded next */
+  int failed; /* an allocation failed; later events are not recorded */
+} gcl_trace;
+
+/* Releases the recorded events and empties the trace, keeping its memory. */
+void gcl_trace_reset(gcl_trace *trace);
+
+/* Releases everything. Accepts NULL. */
+void gcl_trace_free(gcl_trace *trace);
+
+#endif
