@@ -106,8 +106,8 @@ gcl_status gcl_devices_list(gcl_device_info **devices, size_t *count);
 void gcl_devices_free(gcl_device_info *devices);
 
 /*
- * Formats a device type as "GPU", "CPU", "accelerator", "custom" or
- * "default" into buffer; returns buffer.
+ * Formats a device type as "GPU", "CPU", "accelerator", "custom", "default"
+ * or "other" into buffer; returns buffer.
  */
 const char *gcl_device_type_name(cl_device_type type, char *buffer,
                                  size_t size);

@@ -224,6 +224,8 @@ const char *gcl_device_type_name(cl_device_type type, char *buffer,
     name = "accelerator";
   else if (type & CL_DEVICE_TYPE_CUSTOM)
     name = "custom";
+  else if (type & CL_DEVICE_TYPE_DEFAULT)
+    name = "default";
   if (buffer != NULL && size > 0)
     snprintf(buffer, size, "%s", name);
   return buffer;

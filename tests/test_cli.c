@@ -1,0 +1,980 @@
+/*
+ * Tests of the groupcl command-line tool, run as a user runs it. Each test
+ * starts the built binary (GCL_TOOL_PATH) with posix_spawn and sends its
+ * stdout and stderr to files in a fresh mkdtemp folder under /tmp. Then it
+ * checks the exit status and the messages. The tool runs with
+ * GROUPCL_DEVICES removed from its environment unless a test sets it.
+ */
+#define _XOPEN_SOURCE 700
+
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "groupcl.h"
+#include "npy.h"
+
+#ifndef GCL_TOOL_PATH
+#error "GCL_TOOL_PATH must name the built groupcl binary (see Makefile.am)"
+#endif
+
+extern char **environ;
+
+#define PATH_CAPACITY 512
+#define MAX_TOOL_ARGS 48
+#define MAX_ENVIRONMENT 512
+
+/* The tool's results must match the host reference this closely. */
+#define TOLERANCE_ABSOLUTE 1e-5
+#define TOLERANCE_RELATIVE 1e-4
+
+static char test_directory[64];
+
+/* Exit status and captured output of one run of the tool. */
+typedef struct tool_run {
+  int exit_code; /* -1 when the tool died from a signal */
+  char *out;
+  char *err;
+} tool_run;
+
+/* ------------------------------------------------------------------------ */
+/* Test folder                                                              */
+
+static void create_test_directory(void) {
+  strcpy(test_directory, "/tmp/groupcl_test_cli_XXXXXX");
+  cr_assert_not_null(mkdtemp(test_directory), "mkdtemp failed: %s",
+                     strerror(errno));
+}
+
+static int remove_entry(const char *path, const struct stat *info, int type,
+                        struct FTW *walk) {
+  (void)info;
+  (void)type;
+  (void)walk;
+  return remove(path);
+}
+
+static void remove_test_directory(void) {
+  nftw(test_directory, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(cli, .init = create_test_directory, .fini = remove_test_directory,
+          .timeout = 180);
+
+static void make_path(char *path, const char *name) {
+  snprintf(path, PATH_CAPACITY, "%s/%s", test_directory, name);
+}
+
+static int file_exists(const char *path) {
+  struct stat info;
+  return stat(path, &info) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running the tool                                                         */
+
+static char *read_whole_file(const char *path) {
+  FILE *file = fopen(path, "rb");
+  cr_assert_not_null(file, "cannot open %s: %s", path, strerror(errno));
+
+  size_t capacity = 4096;
+  size_t length = 0;
+  char *text = malloc(capacity);
+  cr_assert_not_null(text);
+  size_t got;
+  while ((got = fread(text + length, 1, capacity - length - 1, file)) > 0) {
+    length += got;
+    if (capacity - length - 1 == 0) {
+      capacity *= 2;
+      text = realloc(text, capacity);
+      cr_assert_not_null(text);
+    }
+  }
+  text[length] = '\0';
+  fclose(file);
+  return text;
+}
+
+/*
+ * Copies the environment without GROUPCL_DEVICES, adding extra_entry
+ * ("NAME=VALUE") when it is not NULL.
+ */
+static void build_environment(char **environment, const char *extra_entry) {
+  /* An inherited variable of the same name as extra_entry is dropped too. */
+  const size_t extra_name_length =
+      extra_entry != NULL ? strcspn(extra_entry, "=") + 1 : 0;
+
+  size_t count = 0;
+  for (char **entry = environ; *entry != NULL; entry++) {
+    if (strncmp(*entry, "GROUPCL_DEVICES=", 16) == 0) {
+      continue;
+    }
+    if (extra_entry != NULL &&
+        strncmp(*entry, extra_entry, extra_name_length) == 0) {
+      continue;
+    }
+    cr_assert_lt(count, MAX_ENVIRONMENT - 2, "environment too large");
+    environment[count++] = *entry;
+  }
+  if (extra_entry != NULL) {
+    environment[count++] = (char *)extra_entry;
+  }
+  environment[count] = NULL;
+}
+
+/* Runs the tool with the NULL-terminated args and waits for it to end. */
+static tool_run run_tool_in(const char *extra_environment, const char **args) {
+  char *argv[MAX_TOOL_ARGS + 2];
+  int argc = 0;
+  argv[argc++] = (char *)GCL_TOOL_PATH;
+  for (; args[argc - 1] != NULL; argc++) {
+    cr_assert_lt(argc, MAX_TOOL_ARGS, "too many arguments for one run");
+    argv[argc] = (char *)args[argc - 1];
+  }
+  argv[argc] = NULL;
+
+  char *environment[MAX_ENVIRONMENT];
+  build_environment(environment, extra_environment);
+
+  char out_path[PATH_CAPACITY];
+  char err_path[PATH_CAPACITY];
+  make_path(out_path, "tool-stdout.txt");
+  make_path(err_path, "tool-stderr.txt");
+
+  posix_spawn_file_actions_t actions;
+  cr_assert_eq(posix_spawn_file_actions_init(&actions), 0);
+  cr_assert_eq(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null",
+                                                O_RDONLY, 0),
+               0);
+  cr_assert_eq(posix_spawn_file_actions_addopen(
+                   &actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+               0);
+  cr_assert_eq(posix_spawn_file_actions_addopen(
+                   &actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
+               0);
+
+  pid_t pid;
+  const int spawn_error =
+      posix_spawn(&pid, GCL_TOOL_PATH, &actions, NULL, argv, environment);
+  posix_spawn_file_actions_destroy(&actions);
+  cr_assert_eq(spawn_error, 0, "cannot start %s: %s", GCL_TOOL_PATH,
+               strerror(spawn_error));
+
+  int wait_status = 0;
+  cr_assert_eq(waitpid(pid, &wait_status, 0), pid, "waitpid failed: %s",
+               strerror(errno));
+
+  tool_run run;
+  run.exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+  run.out = read_whole_file(out_path);
+  run.err = read_whole_file(err_path);
+  return run;
+}
+
+#define RUN_TOOL(...) run_tool_in(NULL, (const char *[]){__VA_ARGS__, NULL})
+#define RUN_TOOL_WITH_ENV(entry, ...) \
+  run_tool_in(entry, (const char *[]){__VA_ARGS__, NULL})
+
+static void free_run(tool_run *run) {
+  free(run->out);
+  free(run->err);
+}
+
+/* Checks the exit code, showing both outputs when it differs. */
+static void expect_exit(const tool_run *run, int expected) {
+  cr_assert_eq(run->exit_code, expected,
+               "exit code %d, expected %d\n--- stdout:\n%s--- stderr:\n%s",
+               run->exit_code, expected, run->out, run->err);
+}
+
+static void expect_contains(const char *text, const char *part,
+                            const char *stream) {
+  cr_expect_not_null(strstr(text, part), "%s lacks \"%s\":\n%s", stream, part,
+                     text);
+}
+
+/* Returns the line of text that starts with prefix (after spaces), or NULL. */
+static char *find_line(const char *text, const char *prefix) {
+  static char line[1024];
+  const char *start = text;
+  while (*start != '\0') {
+    const char *end = strchr(start, '\n');
+    const size_t length = end != NULL ? (size_t)(end - start) : strlen(start);
+    const char *content = start;
+    while (*content == ' ') {
+      content++;
+    }
+    if (strncmp(content, prefix, strlen(prefix)) == 0 &&
+        length < sizeof line) {
+      memcpy(line, start, length);
+      line[length] = '\0';
+      return line;
+    }
+    if (end == NULL) {
+      break;
+    }
+    start = end + 1;
+  }
+  return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Help, version and usage errors                                           */
+
+Test(cli, top_level_help_lists_exit_codes) {
+  tool_run run = RUN_TOOL("--help");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "Usage: groupcl COMMAND", "stdout");
+  expect_contains(run.out, "Exit status", "stdout");
+  expect_contains(run.out, "4  no OpenCL device", "stdout");
+  free_run(&run);
+}
+
+Test(cli, version_prints_number) {
+  tool_run run = RUN_TOOL("--version");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "groupcl 0.", "stdout");
+  free_run(&run);
+}
+
+Test(cli, subcommand_help_exits_zero) {
+  const char *commands[] = {"devices", "explain", "conv", "demo"};
+  for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+    tool_run run = RUN_TOOL(commands[i], "--help");
+    expect_exit(&run, 0);
+    expect_contains(run.out, "Usage: groupcl ", "stdout");
+    expect_contains(run.out, commands[i], "stdout");
+    cr_expect_str_empty(run.err, "%s --help wrote to stderr: %s", commands[i],
+                        run.err);
+    free_run(&run);
+  }
+}
+
+Test(cli, help_describes_options_and_defaults) {
+  tool_run run = RUN_TOOL("explain", "--help");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "--group G", "stdout");
+  expect_contains(run.out, "(default 1)", "stdout");
+  expect_contains(run.out, "in elements", "stdout");
+  free_run(&run);
+}
+
+Test(cli, no_command_is_usage_error) {
+  tool_run run = run_tool_in(NULL, (const char *[]){NULL});
+  expect_exit(&run, 2);
+  expect_contains(run.err, "groupcl: missing command", "stderr");
+  expect_contains(run.err, "Try 'groupcl --help'.", "stderr");
+  free_run(&run);
+}
+
+Test(cli, unknown_command_is_usage_error) {
+  tool_run run = RUN_TOOL("convolve");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "'convolve'", "stderr");
+  free_run(&run);
+}
+
+Test(cli, unknown_flag_is_usage_error) {
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "4",
+                          "--kernel", "3", "--bogus");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "groupcl explain: ", "stderr");
+  expect_contains(run.err, "--bogus", "stderr");
+  expect_contains(run.err, "Try 'groupcl explain --help'.", "stderr");
+  cr_expect_str_empty(run.out);
+  free_run(&run);
+}
+
+Test(cli, missing_required_flag_is_usage_error) {
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--kernel", "3");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --num-output", "stderr");
+  expect_contains(run.err, "Try 'groupcl explain --help'.", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv", "--input", "x.npy", "--output", "y.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --weights", "stderr");
+  free_run(&run);
+}
+
+Test(cli, missing_flag_value_is_usage_error) {
+  tool_run run = RUN_TOOL("explain", "--channels");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--channels needs a value", "stderr");
+  free_run(&run);
+}
+
+Test(cli, malformed_integer_is_usage_error) {
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "4",
+                          "--kernel", "3", "--group", "2x");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--group '2x' is not a whole number", "stderr");
+  expect_contains(run.err, "Try 'groupcl explain --help'.", "stderr");
+  free_run(&run);
+}
+
+Test(cli, out_of_range_integer_is_usage_error) {
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "4",
+                          "--kernel", "3", "--stride", "0");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--stride '0' has the value 0", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("explain", "--channels", "99999999999999999999",
+                 "--num-output", "4", "--kernel", "3");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--channels", "stderr");
+  free_run(&run);
+}
+
+Test(cli, malformed_list_is_usage_error) {
+  const char *lists[] = {"3,", ",3", "3,,3", "1,2,3,4", "3 ", ""};
+  for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++) {
+    tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "4",
+                            "--kernel", lists[i]);
+    cr_expect_eq(run.exit_code, 2, "--kernel '%s': exit %d, stderr %s",
+                 lists[i], run.exit_code, run.err);
+    free_run(&run);
+  }
+}
+
+Test(cli, unequal_axis_lists_are_usage_error) {
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "4",
+                          "--kernel", "3,3", "--stride", "1,1,1");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--kernel has 2 values but --stride has 3",
+                  "stderr");
+  free_run(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* explain                                                                  */
+
+Test(cli, explain_prints_shapes_and_groups) {
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "6",
+                          "--kernel", "3", "--pad", "1", "--group", "2",
+                          "--input-size", "8,10", "--batch", "2");
+  expect_exit(&run, 0);
+
+  const char *line = find_line(run.out, "output shape:");
+  cr_assert_not_null(line, "no output shape line:\n%s", run.out);
+  expect_contains(line, "[2, 6, 8, 10]", "output shape line");
+
+  line = find_line(run.out, "input shape:");
+  cr_assert_not_null(line);
+  expect_contains(line, "[2, 4, 8, 10]", "input shape line");
+
+  line = find_line(run.out, "weight shape:");
+  cr_assert_not_null(line);
+  expect_contains(line, "[6, 2, 3, 3]", "weight shape line");
+
+  line = find_line(run.out, "1 ");
+  cr_assert_not_null(line, "no row for group 1:\n%s", run.out);
+  expect_contains(line, "[2, 4)", "group 1 row");
+  expect_contains(line, "[3, 6)", "group 1 row");
+
+  expect_contains(run.out, "channels per group: 2 in, 3 out", "stdout");
+  free_run(&run);
+}
+
+Test(cli, explain_counts_macs_and_weights) {
+  /* MACs per image = K * out_h * out_w * (C/group) * k_h * k_w. */
+  tool_run run = RUN_TOOL("explain", "--channels", "4", "--num-output", "6",
+                          "--kernel", "3", "--pad", "1", "--group", "2",
+                          "--input-size", "8,10");
+  expect_exit(&run, 0);
+
+  const char *line = find_line(run.out, "MACs per image");
+  cr_assert_not_null(line, "no MACs line:\n%s", run.out);
+  expect_contains(line, "8,640", "MACs line");  /* 6*80*2*9 */
+  expect_contains(line, "17,280", "MACs line"); /* 6*80*4*9 */
+
+  line = find_line(run.out, "weights (without bias)");
+  cr_assert_not_null(line);
+  expect_contains(line, "108", "weights line");
+  expect_contains(line, "216", "weights line");
+
+  line = find_line(run.out, "saving factor: 2");
+  cr_assert_not_null(line, "no saving factor line:\n%s", run.out);
+  free_run(&run);
+}
+
+Test(cli, explain_reports_indivisible_group) {
+  tool_run run = RUN_TOOL("explain", "--channels", "40", "--num-output", "50",
+                          "--group", "20", "--kernel", "3,3");
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl explain: invalid layer: ", "stderr");
+  expect_contains(run.err, "50", "stderr");
+  expect_contains(run.err, "20", "stderr");
+  cr_expect_str_empty(run.out);
+  free_run(&run);
+}
+
+Test(cli, explain_rejects_window_larger_than_input) {
+  tool_run run = RUN_TOOL("explain", "--channels", "2", "--num-output", "2",
+                          "--kernel", "5", "--pad", "1", "--input-size", "2,2");
+  expect_exit(&run, 3);
+  expect_contains(run.err, "invalid layer: ", "stderr");
+  free_run(&run);
+
+  /* A dilated 3-tap filter spans 5 elements, more than 4. */
+  run = RUN_TOOL("explain", "--channels", "2", "--num-output", "2",
+                 "--kernel", "3", "--dilation", "2", "--input-size", "4");
+  expect_exit(&run, 3);
+  free_run(&run);
+}
+
+Test(cli, explain_shortens_long_group_table) {
+  tool_run run = RUN_TOOL("explain", "--channels", "64", "--num-output", "128",
+                          "--group", "64", "--kernel", "3,3", "--input-size",
+                          "16");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "52 groups not shown", "stdout");
+  expect_contains(run.out, "[63, 64)", "stdout");
+  expect_contains(run.out, "depthwise", "stdout");
+  expect_contains(run.out, "channel multiplier 2", "stdout");
+  cr_expect_null(strstr(run.out, "[40, 41)"), "group 40 shown:\n%s",
+                 run.out);
+  free_run(&run);
+
+  run = RUN_TOOL("explain", "--channels", "64", "--num-output", "128",
+                 "--group", "64", "--kernel", "3,3", "--all-groups");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "[40, 41)", "stdout");
+  expect_contains(run.out, "[80, 82)", "stdout");
+  free_run(&run);
+}
+
+Test(cli, explain_without_input_size) {
+  tool_run run = RUN_TOOL("explain", "--channels", "8", "--num-output", "8",
+                          "--kernel", "3,3,3", "--group", "4", "--no-bias");
+  expect_exit(&run, 0);
+  const char *line = find_line(run.out, "weight shape:");
+  cr_assert_not_null(line);
+  expect_contains(line, "[8, 2, 3, 3, 3]", "weight shape line");
+  expect_contains(run.out, "without --input-size", "stdout");
+  expect_contains(run.out, "none (--no-bias)", "stdout");
+  free_run(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* conv                                                                     */
+
+/* A layer to run through `groupcl conv`, with its flags as text. */
+typedef struct conv_case {
+  int spatial_dims;
+  int64_t batch, channels, num_output, group;
+  int64_t in[3];
+  int64_t kernel[3];
+  int64_t stride[3];
+  int64_t pad[3];
+  int64_t dilation[3];
+  int bias_term;
+  const char *stride_flag; /* as given on the command line; NULL: omitted */
+  const char *pad_flag;
+  const char *dilation_flag;
+} conv_case;
+
+static void fill_values(float *values, size_t count, uint32_t seed) {
+  uint32_t state = seed;
+  for (size_t i = 0; i < count; i++) {
+    state = state * 1664525u + 1013904223u;
+    values[i] = (float)((state >> 8) & 0xffff) / 32768.0f - 1.0f;
+  }
+}
+
+static size_t shape_count(int rank, const int64_t *shape) {
+  size_t count = 1;
+  for (int i = 0; i < rank; i++) {
+    count *= (size_t)shape[i];
+  }
+  return count;
+}
+
+static void write_array(const char *name, int rank, const int64_t *shape,
+                        uint32_t seed, float **values, char *path) {
+  const size_t count = shape_count(rank, shape);
+  *values = malloc(count * sizeof **values);
+  cr_assert_not_null(*values);
+  fill_values(*values, count, seed);
+
+  char error[512];
+  make_path(path, name);
+  cr_assert_eq(npy_write(path, rank, shape, *values, error, sizeof error), 0,
+               "npy_write: %s", error);
+}
+
+static void case_desc(const conv_case *c, gcl_conv_desc *desc,
+                      int64_t *input_shape, int64_t *weight_shape) {
+  gcl_conv_desc_init(desc, c->spatial_dims, c->channels, c->num_output, 1);
+  desc->group = c->group;
+  desc->bias_term = c->bias_term;
+  input_shape[0] = c->batch;
+  input_shape[1] = c->channels;
+  weight_shape[0] = c->num_output;
+  weight_shape[1] = c->channels / c->group;
+  for (int axis = 0; axis < c->spatial_dims; axis++) {
+    desc->kernel[axis] = c->kernel[axis];
+    desc->stride[axis] = c->stride[axis];
+    desc->pad[axis] = c->pad[axis];
+    desc->dilation[axis] = c->dilation[axis];
+    input_shape[2 + axis] = c->in[axis];
+    weight_shape[2 + axis] = c->kernel[axis];
+  }
+}
+
+static void add_args(const char **args, int *count, const char *flag,
+                     const char *value) {
+  if (value != NULL) {
+    args[(*count)++] = flag;
+    args[(*count)++] = value;
+  }
+}
+
+/* Runs `groupcl conv` on the case and compares Y with the host reference. */
+static void check_conv_case(const conv_case *c) {
+  gcl_conv_desc desc;
+  int64_t input_shape[GCL_MAX_RANK];
+  int64_t weight_shape[GCL_MAX_RANK];
+  const int rank = c->spatial_dims + 2;
+  case_desc(c, &desc, input_shape, weight_shape);
+
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char bias_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  char group_text[32];
+  float *input = NULL;
+  float *weights = NULL;
+  float *bias = NULL;
+  write_array("x.npy", rank, input_shape, 1, &input, input_path);
+  write_array("w.npy", rank, weight_shape, 2, &weights, weights_path);
+  if (c->bias_term) {
+    write_array("b.npy", 1, &c->num_output, 3, &bias, bias_path);
+  }
+  make_path(output_path, "y.npy");
+  snprintf(group_text, sizeof group_text, "%lld", (long long)c->group);
+
+  const char *args[MAX_TOOL_ARGS] = {"conv", "--input", input_path,
+                                     "--weights", weights_path, "--output",
+                                     output_path, "--group", group_text};
+  int count = 9;
+  add_args(args, &count, "--bias", c->bias_term ? bias_path : NULL);
+  add_args(args, &count, "--stride", c->stride_flag);
+  add_args(args, &count, "--pad", c->pad_flag);
+  add_args(args, &count, "--dilation", c->dilation_flag);
+  args[count] = NULL;
+
+  tool_run run = run_tool_in(NULL, args);
+  expect_exit(&run, 0);
+  free_run(&run);
+
+  int64_t expected_shape[GCL_MAX_RANK];
+  cr_assert_eq(gcl_conv_output_shape(&desc, rank, input_shape,
+                                     expected_shape),
+               GCL_SUCCESS, "%s", gcl_last_error());
+  const size_t output_count = shape_count(rank, expected_shape);
+  float *expected = malloc(output_count * sizeof *expected);
+  cr_assert_not_null(expected);
+  cr_assert_eq(gcl_conv_reference_forward(&desc, rank, input_shape, input,
+                                          weights, bias, expected),
+               GCL_SUCCESS, "%s", gcl_last_error());
+
+  npy_array output = {0};
+  char error[512];
+  cr_assert_eq(npy_read(output_path, &output, error, sizeof error), 0,
+               "npy_read: %s", error);
+  cr_assert_eq(output.rank, rank);
+  for (int i = 0; i < rank; i++) {
+    cr_expect_eq(output.shape[i], expected_shape[i],
+                 "output axis %d: %lld, expected %lld", i,
+                 (long long)output.shape[i], (long long)expected_shape[i]);
+  }
+  cr_assert_eq(output.count, output_count);
+
+  for (size_t i = 0; i < output_count; i++) {
+    const double difference = fabs((double)output.data[i] - expected[i]);
+    const double tolerance =
+        TOLERANCE_ABSOLUTE + TOLERANCE_RELATIVE * fabs((double)expected[i]);
+    cr_assert_leq(difference, tolerance,
+                  "element %zu: tool %.8g, reference %.8g", i,
+                  (double)output.data[i], (double)expected[i]);
+  }
+
+  npy_array_free(&output);
+  free(expected);
+  free(input);
+  free(weights);
+  free(bias);
+}
+
+Test(cli, conv_1d_matches_reference) {
+  const conv_case c = {.spatial_dims = 1,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 6,
+                       .group = 2,
+                       .in = {13},
+                       .kernel = {3},
+                       .stride = {2},
+                       .pad = {1},
+                       .dilation = {2},
+                       .bias_term = 1,
+                       .stride_flag = "2",
+                       .pad_flag = "1",
+                       .dilation_flag = "2"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_2d_matches_reference) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 3,
+                       .channels = 6,
+                       .num_output = 9,
+                       .group = 3,
+                       .in = {7, 9},
+                       .kernel = {3, 2},
+                       .stride = {2, 1},
+                       .pad = {1, 0},
+                       .dilation = {1, 2},
+                       .bias_term = 1,
+                       .stride_flag = "2,1",
+                       .pad_flag = "1,0",
+                       .dilation_flag = "1,2"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_2d_without_bias_matches_reference) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 4,
+                       .group = 1,
+                       .in = {6, 5},
+                       .kernel = {3, 3},
+                       .stride = {1, 1},
+                       .pad = {0, 0},
+                       .dilation = {1, 1},
+                       .bias_term = 0};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_3d_depthwise_matches_reference) {
+  const conv_case c = {.spatial_dims = 3,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 8,
+                       .group = 4,
+                       .in = {5, 6, 7},
+                       .kernel = {3, 3, 2},
+                       .stride = {1, 2, 2},
+                       .pad = {1, 1, 1},
+                       .dilation = {1, 1, 2},
+                       .bias_term = 1,
+                       .stride_flag = "1,2,2",
+                       .pad_flag = "1",
+                       .dilation_flag = "1,1,2"};
+  check_conv_case(&c);
+}
+
+/* Writes small valid X [1][4][5][5] and W [4][2][3][3] for failure tests. */
+static void write_small_layer(char *input_path, char *weights_path) {
+  const int64_t input_shape[4] = {1, 4, 5, 5};
+  const int64_t weight_shape[4] = {4, 2, 3, 3};
+  float *input = NULL;
+  float *weights = NULL;
+  write_array("x.npy", 4, input_shape, 1, &input, input_path);
+  write_array("w.npy", 4, weight_shape, 2, &weights, weights_path);
+  free(input);
+  free(weights);
+}
+
+Test(cli, conv_weight_shape_mismatch_leaves_no_output) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  /* With group 1 the weights must be [4][4][3][3], not [4][2][3][3]. */
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl conv: ", "stderr");
+  expect_contains(run.err, weights_path, "stderr");
+  cr_expect_not(file_exists(output_path), "%s exists after a failed run",
+                output_path);
+  free_run(&run);
+}
+
+Test(cli, conv_bias_shape_mismatch_is_invalid_input) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char bias_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+  const int64_t bias_shape[1] = {5};
+  float *bias = NULL;
+  write_array("b.npy", 1, bias_shape, 3, &bias, bias_path);
+  free(bias);
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--bias", bias_path, "--group", "2",
+                          "--output", output_path);
+  expect_exit(&run, 3);
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_malformed_input_leaves_no_output) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  FILE *file = fopen(input_path, "wb");
+  cr_assert_not_null(file);
+  fputs("this is not a .npy file\n", file);
+  cr_assert_eq(fclose(file), 0);
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--output",
+                          output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl conv: --input: ", "stderr");
+  expect_contains(run.err, input_path, "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_missing_input_file_is_invalid_input) {
+  char weights_path[PATH_CAPACITY];
+  char input_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(input_path, "absent.npy");
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "absent.npy", "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_rejects_input_of_rank_two) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+  const int64_t matrix_shape[2] = {4, 5};
+  float *matrix = NULL;
+  write_array("x.npy", 2, matrix_shape, 1, &matrix, input_path);
+  free(matrix);
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "rank 2", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_axis_list_must_fit_input) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--stride", "1,1,1",
+                          "--output", output_path);
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--stride has 3 values", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_unknown_device_exits_4) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--output",
+                          output_path, "--device", "nonexistent-device");
+  expect_exit(&run, 4);
+  expect_contains(run.err, "nonexistent-device", "stderr");
+  expect_contains(run.err, "groupcl devices", "stderr");
+  cr_expect_not(file_exists(output_path));
+
+  /* The message lists the devices that exist, so it names the first one. */
+  gcl_device_info *devices = NULL;
+  size_t device_count = 0;
+  cr_assert_eq(gcl_devices_list(&devices, &device_count), GCL_SUCCESS);
+  if (device_count > 0) {
+    expect_contains(run.err, devices[0].device_name, "stderr");
+  }
+  gcl_devices_free(devices);
+  free_run(&run);
+}
+
+Test(cli, conv_reads_device_from_environment) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL_WITH_ENV(
+      "GROUPCL_DEVICES=nonexistent-device", "conv", "--input", input_path,
+      "--weights", weights_path, "--group", "2", "--output", output_path);
+  expect_exit(&run, 4);
+  expect_contains(run.err, "GROUPCL_DEVICES: ", "stderr");
+  expect_contains(run.err, "nonexistent-device", "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_transposed_is_unsupported) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--transposed",
+                          "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "--transposed (Deconvolution) is not supported",
+                  "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_unknown_algorithm_is_usage_error) {
+  tool_run run = RUN_TOOL("conv", "--input", "x.npy", "--weights", "w.npy",
+                          "--output", "y.npy", "--algorithm", "winograd");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "'winograd'", "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_verbose_prints_summary) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--output",
+                          output_path, "--algorithm", "caffe_gemm",
+                          "--verbose");
+  expect_exit(&run, 0);
+  expect_contains(run.err, "algorithm caffe_gemm", "stderr");
+  expect_contains(run.err, " ms", "stderr");
+  cr_expect(file_exists(output_path));
+  free_run(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* devices and demo                                                         */
+
+Test(cli, devices_lists_each_device) {
+  gcl_device_info *devices = NULL;
+  size_t device_count = 0;
+  cr_assert_eq(gcl_devices_list(&devices, &device_count), GCL_SUCCESS);
+
+  tool_run run = RUN_TOOL("devices");
+  if (device_count == 0) {
+    expect_exit(&run, 4);
+    expect_contains(run.err, "pocl-opencl-icd", "stderr");
+  } else {
+    expect_exit(&run, 0);
+    expect_contains(run.out, "P:D", "stdout");
+    expect_contains(run.out, "fp64", "stdout");
+    expect_contains(run.out, devices[0].device_name, "stdout");
+  }
+  gcl_devices_free(devices);
+  free_run(&run);
+}
+
+Test(cli, devices_without_driver_exits_4) {
+  /* An empty vendor folder hides every installed OpenCL driver. */
+  char vendors[PATH_CAPACITY];
+  char entry[PATH_CAPACITY + 32];
+  make_path(vendors, "no-vendors");
+  cr_assert_eq(mkdir(vendors, 0700), 0, "mkdir %s: %s", vendors,
+               strerror(errno));
+  snprintf(entry, sizeof entry, "OCL_ICD_VENDORS=%s", vendors);
+
+  tool_run run = RUN_TOOL_WITH_ENV(entry, "devices");
+  expect_exit(&run, 4);
+  expect_contains(run.err, "groupcl devices: no OpenCL device found",
+                  "stderr");
+  expect_contains(run.err, "apt-get install pocl-opencl-icd", "stderr");
+  free_run(&run);
+}
+
+static void expect_png(const char *name) {
+  char path[PATH_CAPACITY];
+  snprintf(path, sizeof path, "%s/demo-out/%s", test_directory, name);
+
+  FILE *file = fopen(path, "rb");
+  cr_assert_not_null(file, "%s was not written", path);
+  unsigned char signature[8] = {0};
+  const size_t got = fread(signature, 1, sizeof signature, file);
+  fclose(file);
+  cr_expect_eq(got, sizeof signature);
+  cr_expect_eq(memcmp(signature, "\x89PNG\r\n\x1a\n", 8), 0,
+               "%s is not a PNG file", path);
+}
+
+Test(cli, demo_writes_pngs) {
+  char output_dir[PATH_CAPACITY];
+  make_path(output_dir, "demo-out");
+
+  tool_run run = RUN_TOOL("demo", "--output-dir", output_dir);
+  expect_exit(&run, 0);
+  expect_contains(run.out, "device: ", "stdout");
+  expect_contains(run.out, "GFLOP/s", "stdout");
+  expect_contains(run.out, "max error", "stdout");
+  free_run(&run);
+
+  expect_png("input.png");
+  expect_png("blur.png");
+  expect_png("edges.png");
+}
+
+Test(cli, demo_missing_image_is_invalid_input) {
+  char image_path[PATH_CAPACITY];
+  char output_dir[PATH_CAPACITY];
+  make_path(image_path, "absent.png");
+  make_path(output_dir, "demo-out");
+
+  tool_run run = RUN_TOOL("demo", "--image", image_path, "--output-dir",
+                          output_dir);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "absent.png", "stderr");
+  free_run(&run);
+}

@@ -1,0 +1,196 @@
+#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE
+
+#include "cli_args.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+/*
+ * Maximum length of the text that cli_parse_axis_values splits. Three
+ * 10-digit values, their signs and two commas fit with room to spare.
+ */
+#define CLI_MAX_LIST_TEXT 127
+
+/* Outcome of parse_integer. */
+typedef enum integer_parse {
+  INTEGER_VALID,
+  INTEGER_MALFORMED,
+  INTEGER_OUT_OF_RANGE
+} integer_parse;
+
+/* Parses a whole decimal number in [min, max] without printing anything. */
+static integer_parse parse_integer(const char *text, int64_t min, int64_t max,
+                                   int64_t *value) {
+  /* strtoll skips leading spaces and reads "" as 0, so check the start. */
+  const char first = text[0];
+  if (first != '-' && first != '+' && !isdigit((unsigned char)first)) {
+    return INTEGER_MALFORMED;
+  }
+
+  char *end = NULL;
+  errno = 0;
+  const long long parsed = strtoll(text, &end, 10);
+  if (end == text || *end != '\0') {
+    return INTEGER_MALFORMED;
+  }
+  if (errno == ERANGE || parsed < min || parsed > max) {
+    return INTEGER_OUT_OF_RANGE;
+  }
+
+  *value = (int64_t)parsed;
+  return INTEGER_VALID;
+}
+
+int cli_parse_int64(const char *command, const char *option, const char *text,
+                    int64_t min, int64_t max, int64_t *value) {
+  switch (parse_integer(text, min, max, value)) {
+  case INTEGER_VALID:
+    return 0;
+  case INTEGER_MALFORMED:
+    return cli_usage_error(command,
+                           "%s '%s' is not a whole number. Give a decimal "
+                           "integer such as %" PRId64 ".",
+                           option, text, min > 1 ? min : 1);
+  default:
+    return cli_usage_error(command,
+                           "%s is %s, but it must be from %" PRId64
+                           " to %" PRId64 ".",
+                           option, text, min, max);
+  }
+}
+
+int cli_parse_axis_values(const char *command, const char *option,
+                          const char *text, int64_t min, int64_t max,
+                          cli_axis_values *list) {
+  if (strlen(text) > CLI_MAX_LIST_TEXT) {
+    return cli_usage_error(command,
+                           "%s has a value of %zu characters, which is too "
+                           "long. Give at most %d comma-separated integers.",
+                           option, strlen(text), GCL_MAX_SPATIAL_DIMS);
+  }
+
+  /* Split a copy, so that each item is parsed on its own. */
+  char buffer[CLI_MAX_LIST_TEXT + 1];
+  strcpy(buffer, text);
+
+  int count = 0;
+  char *item = buffer;
+  for (;;) {
+    char *comma = strchr(item, ',');
+    if (comma != NULL) {
+      *comma = '\0';
+    }
+
+    if (count == GCL_MAX_SPATIAL_DIMS) {
+      return cli_usage_error(command,
+                             "%s '%s' has more than %d values, but a layer "
+                             "has at most %d spatial axes.",
+                             option, text, GCL_MAX_SPATIAL_DIMS,
+                             GCL_MAX_SPATIAL_DIMS);
+    }
+
+    const integer_parse result =
+        parse_integer(item, min, max, &list->values[count]);
+    if (result == INTEGER_MALFORMED) {
+      return cli_usage_error(command,
+                             "%s '%s' is not a list of whole numbers. Give one "
+                             "decimal integer, or one per spatial axis "
+                             "separated by commas, such as 3 or 3,3.",
+                             option, text);
+    }
+    if (result == INTEGER_OUT_OF_RANGE) {
+      return cli_usage_error(command,
+                             "%s '%s' has the value %s, but each value must "
+                             "be from %" PRId64 " to %" PRId64 ".",
+                             option, text, item, min, max);
+    }
+    count++;
+
+    if (comma == NULL) {
+      break;
+    }
+    item = comma + 1;
+  }
+
+  list->count = count;
+  return 0;
+}
+
+int cli_expand_axis_values(const char *command, const char *option,
+                           const cli_axis_values *list, int spatial_dims,
+                           int64_t default_value, int64_t *axis_values) {
+  if (list->count > 1 && list->count != spatial_dims) {
+    return cli_usage_error(command,
+                           "%s has %d values, but the layer has %d spatial "
+                           "axes. Give one value for every axis, or a single "
+                           "value for all of them.",
+                           option, list->count, spatial_dims);
+  }
+
+  for (int axis = 0; axis < spatial_dims; axis++) {
+    if (list->count == 0) {
+      axis_values[axis] = default_value;
+    } else if (list->count == 1) {
+      axis_values[axis] = list->values[0];
+    } else {
+      axis_values[axis] = list->values[axis];
+    }
+  }
+  return 0;
+}
+
+const char *cli_option_name(const struct option *options, int code) {
+  for (const struct option *entry = options; entry->name != NULL; entry++) {
+    if (entry->flag == NULL && entry->val == code) {
+      return entry->name;
+    }
+  }
+  return NULL;
+}
+
+int cli_report_getopt_error(const char *command, int result, char **argv,
+                            const struct option *options) {
+  /*
+   * getopt_long sets optopt to the short option or to the code of a long
+   * option. It sets 0 for an unknown long option, so the message quotes the
+   * argument just consumed instead.
+   */
+  const char *long_name = cli_option_name(options, optopt);
+  const char *consumed = optind > 0 ? argv[optind - 1] : "";
+
+  if (result == ':') {
+    if (long_name != NULL) {
+      return cli_usage_error(command, "option --%s needs a value.",
+                             long_name);
+    }
+    return cli_usage_error(command, "option -%c needs a value.", optopt);
+  }
+
+  if (optopt != 0 && long_name == NULL && isprint(optopt)) {
+    return cli_usage_error(command, "unknown option -%c.", optopt);
+  }
+  if (optopt != 0 && long_name != NULL) {
+    /* A long option given a value it does not take, as in --no-bias=1. */
+    return cli_usage_error(command,
+                           "option --%s takes no value. Write it without "
+                           "'=VALUE'.",
+                           long_name);
+  }
+  return cli_usage_error(command, "unknown option '%s'.", consumed);
+}
+
+int cli_check_no_operands(const char *command, int argc, char **argv) {
+  if (optind < argc) {
+    return cli_usage_error(command,
+                           "unexpected argument '%s'. Every input is given "
+                           "through an option.",
+                           argv[optind]);
+  }
+  return 0;
+}
