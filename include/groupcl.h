@@ -250,12 +250,25 @@ gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *desc,
 void gcl_conv_destroy(gcl_conv *conv);
 
 typedef enum gcl_algorithm {
-  GCL_ALGORITHM_AUTO = 0,     /* the plan chooses */
-  GCL_ALGORITHM_CAFFE_GEMM = 1 /* im2col, one CLBlast SGEMM per group, bias */
+  GCL_ALGORITHM_AUTO = 0,       /* the plan chooses by its cost model */
+  GCL_ALGORITHM_CAFFE_GEMM = 1, /* im2col, one CLBlast SGEMM per group, bias */
+  GCL_ALGORITHM_DIRECT = 2,     /* direct kernel, all groups in one launch */
+  GCL_ALGORITHM_DEPTHWISE = 3,  /* group == channels, any multiplier */
+  GCL_ALGORITHM_POINTWISE = 4,  /* 1x1 filters as a batched matrix product */
+  GCL_ALGORITHM_GEMM_BATCHED = 5 /* im2col, one strided-batched SGEMM */
 } gcl_algorithm;
 
-/* Returns "auto", "caffe_gemm", ... */
+/* Number of gcl_algorithm values, GCL_ALGORITHM_AUTO included. */
+#define GCL_ALGORITHM_COUNT 6
+
+/* Returns "auto", "caffe_gemm", "direct", ... or "unknown". */
 const char *gcl_algorithm_name(gcl_algorithm algorithm);
+
+/*
+ * Finds an algorithm by name; returns GCL_ERROR_INVALID_ARGUMENT with the
+ * list of names when there is none.
+ */
+gcl_status gcl_algorithm_from_name(const char *name, gcl_algorithm *algorithm);
 
 typedef struct gcl_plan_options {
   gcl_algorithm algorithm;

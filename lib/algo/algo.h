@@ -41,6 +41,11 @@ typedef struct gcl_algo {
   int (*supports)(const gcl_geometry *geometry, const gcl_device_info *device,
                   char *reason, size_t reason_size);
 
+  /* Estimated run time in seconds of one forward pass: the plan's cost
+   * model compares these to choose an algorithm. */
+  double (*estimate_seconds)(const gcl_geometry *geometry,
+                             const gcl_device_info *device);
+
   /* Device memory the algorithm needs beyond input, output and weights. */
   size_t (*workspace_bytes)(const gcl_geometry *geometry);
 
@@ -64,5 +69,9 @@ extern const gcl_algo gcl_algo_caffe_gemm;
 
 /* Returns the algorithm with this id, or NULL for GCL_ALGORITHM_AUTO. */
 const gcl_algo *gcl_algo_find(gcl_algorithm id);
+
+/* Returns the number of registered algorithms and fills at most capacity
+ * entries of list, in registry order. */
+size_t gcl_algo_list(const gcl_algo **list, size_t capacity);
 
 #endif

@@ -74,3 +74,19 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
                        what, bytes, slot->info.device_name);
   return GCL_SUCCESS;
 }
+
+double gcl_device_peak_flops(const gcl_device_info *device) {
+  double units = device->compute_units > 0 ? device->compute_units : 1;
+
+  if (device->type & CL_DEVICE_TYPE_GPU)
+    return units * 128.0 * 1.5e9;
+  return units * 32.0 * 2.5e9;
+}
+
+double gcl_device_memory_bandwidth(const gcl_device_info *device) {
+  double units = device->compute_units > 0 ? device->compute_units : 1;
+
+  if (device->type & CL_DEVICE_TYPE_GPU)
+    return 400e9;
+  return units * 20e9;
+}

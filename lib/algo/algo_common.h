@@ -22,6 +22,16 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
                              size_t bytes, const void *host_data,
                              const char *what, cl_mem *buffer);
 
+/*
+ * Rough arithmetic peak (FLOP/s) and memory bandwidth (bytes/s) of a
+ * device, from its type and compute units, for the cost models. These are
+ * estimates, not measurements: a CPU core is taken as 32 FLOP per cycle at
+ * 2.5 GHz and 20 GB/s, a GPU compute unit as 128 FLOP per cycle at 1.5 GHz
+ * with 400 GB/s in all.
+ */
+double gcl_device_peak_flops(const gcl_device_info *device);
+double gcl_device_memory_bandwidth(const gcl_device_info *device);
+
 /* Largest element count an algorithm may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 

@@ -1,16 +1,27 @@
 #include "algo/algo.h"
 
-#include <stddef.h>
+#include "util/error.h"
 
-/* Every algorithm, in the order the plan prefers them when several apply. */
+#include <stddef.h>
+#include <string.h>
+
+/* Every algorithm, in the order the plan prefers them when estimates tie. */
 static const gcl_algo *const algorithms[] = {&gcl_algo_caffe_gemm};
 
+#define ALGORITHM_COUNT (sizeof algorithms / sizeof algorithms[0])
+
 const gcl_algo *gcl_algo_find(gcl_algorithm id) {
-  for (size_t i = 0; i < sizeof algorithms / sizeof algorithms[0]; i++) {
+  for (size_t i = 0; i < ALGORITHM_COUNT; i++) {
     if (algorithms[i]->id == id)
       return algorithms[i];
   }
   return NULL;
+}
+
+size_t gcl_algo_list(const gcl_algo **list, size_t capacity) {
+  for (size_t i = 0; i < ALGORITHM_COUNT && i < capacity; i++)
+    list[i] = algorithms[i];
+  return ALGORITHM_COUNT;
 }
 
 const char *gcl_algorithm_name(gcl_algorithm algorithm) {
@@ -19,4 +30,29 @@ const char *gcl_algorithm_name(gcl_algorithm algorithm) {
   if (algorithm == GCL_ALGORITHM_AUTO)
     return "auto";
   return algo != NULL ? algo->name : "unknown";
+}
+
+gcl_status gcl_algorithm_from_name(const char *name,
+                                   gcl_algorithm *algorithm) {
+  char known[256] = "auto";
+
+  gcl_clear_error();
+  if (name == NULL || algorithm == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_algorithm_from_name: name and algorithm must not "
+                    "be NULL");
+  if (strcmp(name, "auto") == 0) {
+    *algorithm = GCL_ALGORITHM_AUTO;
+    return GCL_SUCCESS;
+  }
+  for (size_t i = 0; i < ALGORITHM_COUNT; i++) {
+    if (strcmp(name, algorithms[i]->name) == 0) {
+      *algorithm = algorithms[i]->id;
+      return GCL_SUCCESS;
+    }
+    strncat(known, ", ", sizeof known - strlen(known) - 1);
+    strncat(known, algorithms[i]->name, sizeof known - strlen(known) - 1);
+  }
+  return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                  "unknown algorithm '%s'; known algorithms: %s", name, known);
 }
