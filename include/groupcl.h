@@ -62,7 +62,8 @@ typedef enum gcl_status {
   GCL_ERROR_OUT_OF_MEMORY = 6,    /* host or device memory exhausted */
   GCL_ERROR_DEVICE_NOT_FOUND = 7, /* no OpenCL device matches the request */
   GCL_ERROR_BUILD_FAILED = 8,     /* an OpenCL program failed to compile */
-  GCL_ERROR_OPENCL = 9            /* any other OpenCL call failed */
+  GCL_ERROR_OPENCL = 9,           /* any other OpenCL call failed */
+  GCL_ERROR_IO = 10               /* a file could not be written or read */
 } gcl_status;
 
 /* Returns a short constant name for a status, such as "invalid layer". */
@@ -270,9 +271,40 @@ const char *gcl_algorithm_name(gcl_algorithm algorithm);
  */
 gcl_status gcl_algorithm_from_name(const char *name, gcl_algorithm *algorithm);
 
+/*
+ * How a plan places its groups on queues and devices. Groups are split into
+ * contiguous ranges, one per slot (a device and one of its command queues);
+ * when there are fewer groups than slots, the batch is split as well.
+ */
+typedef enum gcl_schedule_policy {
+  GCL_SCHEDULE_AUTO = 0,   /* the plan chooses from the layer and devices */
+  GCL_SCHEDULE_SINGLE = 1, /* every group on the first device's queue */
+  GCL_SCHEDULE_QUEUES = 2, /* `queues` in-order queues of the first device */
+  GCL_SCHEDULE_DEVICES = 3 /* every device of the context, in proportion to
+                              its throughput */
+} gcl_schedule_policy;
+
 typedef struct gcl_plan_options {
   gcl_algorithm algorithm;
+  gcl_schedule_policy schedule;
+  /* GCL_SCHEDULE_QUEUES: the number of queues, 1 to 64. */
+  int queues;
+  /*
+   * GCL_SCHEDULE_DEVICES: relative throughput of each device of the
+   * context (any positive unit), or NULL to measure each device once and
+   * remember the result in the context.
+   */
+  const double *device_throughput;
+  /* Nonzero: record profiling events of every run for gcl_plan_run_info
+   * and gcl_plan_write_trace. */
+  int profile;
 } gcl_plan_options;
+
+/*
+ * Parses "auto", "single", "queues:N" or "devices" into options->schedule
+ * and options->queues.
+ */
+gcl_status gcl_schedule_parse(const char *text, gcl_plan_options *options);
 
 /* Sets every option to its default. */
 void gcl_plan_options_init(gcl_plan_options *options);
@@ -297,6 +329,52 @@ gcl_status gcl_plan_output_shape(const gcl_plan *plan, int64_t *output_shape);
 /* Returns the algorithm the plan runs. */
 gcl_algorithm gcl_plan_algorithm(const gcl_plan *plan);
 
+/* One slot of a plan's placement: what runs where, and what it moves. */
+typedef struct gcl_slot_info {
+  size_t device_index;  /* index into the context's devices */
+  unsigned queue_index; /* queue number on that device, from 0 */
+  int64_t group_begin, group_end;   /* groups [begin, end) */
+  int64_t batch_begin, batch_end;   /* images [begin, end) */
+  int64_t input_channel_begin, input_channel_end;
+  int64_t output_channel_begin, output_channel_end;
+  uint64_t weight_bytes;  /* weights and bias uploaded once, at plan time */
+  uint64_t input_bytes;   /* input copied to the device per call */
+  uint64_t output_bytes;  /* output copied back per call */
+  double share;           /* fraction of the layer's work, 0 to 1 */
+} gcl_slot_info;
+
+/* Returns the policy the plan resolved to (never GCL_SCHEDULE_AUTO). */
+gcl_schedule_policy gcl_plan_schedule(const gcl_plan *plan);
+
+/* Returns the number of slots of the plan's placement. */
+size_t gcl_plan_slot_count(const gcl_plan *plan);
+
+/* Describes slot `index` of the plan's placement. */
+gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
+                              gcl_slot_info *info);
+
+/*
+ * Timing of the latest run of a plan made with options.profile set, from
+ * OpenCL profiling events. Busy time is the sum of the durations of the
+ * commands of one slot, transfers included.
+ */
+typedef struct gcl_run_info {
+  double wall_seconds;  /* from the call's start to its output */
+  size_t slot_count;
+  double slot_busy_seconds[64];
+  uint64_t bytes_moved; /* host-device traffic of the run */
+} gcl_run_info;
+
+gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info);
+
+/*
+ * Writes the latest run as a Chrome trace-event JSON file (open it in
+ * Perfetto or chrome://tracing): one row per device queue, one span per
+ * kernel and transfer. Needs options.profile. The file is written to a
+ * temporary name and renamed, so a failure leaves no partial file.
+ */
+gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path);
+
 /*
  * Runs the forward pass on host arrays: copies input to the device, runs,
  * and copies the result to output. Blocks until output is written.
@@ -304,11 +382,13 @@ gcl_algorithm gcl_plan_algorithm(const gcl_plan *plan);
 gcl_status gcl_plan_forward(gcl_plan *plan, const float *input, float *output);
 
 /*
- * Enqueues the forward pass on the caller's buffers, on the first device's
- * queue, after the events in wait_list. input and output must belong to the
- * plan's OpenCL context and hold at least the tensor sizes in bytes. When
- * done is not NULL, it receives an event that completes with the output; the
- * caller releases it.
+ * Enqueues the forward pass on the caller's buffers after the events in
+ * wait_list. input and output must belong to the OpenCL context of the
+ * context's first device and hold at least the tensor sizes in bytes. When
+ * done is not NULL, it receives an event of the first device's queue that
+ * completes with the output; the caller releases it. Slots on other devices
+ * reach the data through host memory, so with such slots the call blocks
+ * until the input is ready and their results are enqueued.
  */
 gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
                                cl_uint num_wait_events,

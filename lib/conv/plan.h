@@ -1,8 +1,25 @@
-/* A conv planned for one input shape on one device. */
+/* A conv planned for one input shape, placed on queues and devices. */
 #ifndef GCL_CONV_PLAN_H
 #define GCL_CONV_PLAN_H
 
 #include "algo/algo.h"
+#include "sched/placement.h"
+#include "sched/trace.h"
+
+#define GCL_MAX_SLOTS 64
+
+/* One slot: a range of groups and images on one queue of one device. */
+typedef struct gcl_slot {
+  gcl_slot_info info;
+  gcl_geometry geometry; /* the sub-layer the slot runs */
+  cl_command_queue queue;
+  int owns_queue;
+  void *algo_state;
+  /* Compact input and output slices, for slots off the first device. */
+  cl_mem input;
+  cl_mem output;
+  gcl_trace trace;
+} gcl_slot;
 
 struct gcl_plan {
   gcl_context *context;
@@ -14,10 +31,36 @@ struct gcl_plan {
   size_t input_bytes;
   size_t output_bytes;
   const gcl_algo *algo;
-  void *algo_state;
-  /* Staging buffers of the host-pointer entry point, made on first use. */
+
+  gcl_schedule_policy schedule;
+  size_t slot_count;
+  gcl_slot *slots;
+
+  /* Staging buffers on the first device for the host-pointer entry point,
+   * made on first use. */
   cl_mem host_input;
   cl_mem host_output;
+  /* Host copies for slots on other devices and for gathering. */
+  float *scratch_input;
+  float *scratch_output;
+
+  int profile;
+  gcl_trace main_trace; /* transfers on the first device's main queue */
+  double last_wall_seconds;
+  uint64_t last_bytes_moved;
 };
+
+/* Prepares every slot: queues, weight shards, algorithm state, buffers. */
+gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
+                             const gcl_plan_options *options);
+
+/* Releases what gcl_slots_prepare made. */
+void gcl_slots_release(gcl_plan *plan);
+
+/* Resolves the policy and fills the targets it uses; returns their count
+ * in *count. May measure device throughput (remembered in the context). */
+gcl_status gcl_schedule_targets(gcl_plan *plan, const gcl_conv *conv,
+                                const gcl_plan_options *options,
+                                gcl_target *targets, size_t *count);
 
 #endif

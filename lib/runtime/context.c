@@ -42,7 +42,8 @@ static gcl_context *allocate_context(size_t device_count) {
     return NULL;
   context->devices = calloc(device_count, sizeof *context->devices);
   context->programs = gcl_program_cache_create();
-  if (context->devices == NULL || context->programs == NULL) {
+  if (context->devices == NULL || context->programs == NULL ||
+      mtx_init(&context->lock, mtx_plain) != thrd_success) {
     gcl_program_cache_destroy(context->programs);
     free(context->devices);
     free(context);
@@ -217,6 +218,7 @@ void gcl_context_destroy(gcl_context *context) {
     if (slot->cl_ctx != NULL)
       clReleaseContext(slot->cl_ctx);
   }
+  mtx_destroy(&context->lock);
   free(context->devices);
   free(context);
 }

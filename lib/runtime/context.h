@@ -5,12 +5,16 @@
 #include "groupcl.h"
 #include "program/program_cache.h"
 
+#include <threads.h>
+
 typedef struct gcl_device_slot {
   cl_platform_id platform;
   cl_device_id device;
   cl_context cl_ctx;
   cl_command_queue queue;
   gcl_device_info info;
+  /* Measured FLOP/s, 0 until a plan with the devices policy measures it. */
+  double throughput;
 } gcl_device_slot;
 
 /*
@@ -21,6 +25,7 @@ struct gcl_context {
   size_t device_count;
   gcl_device_slot *devices;
   gcl_program_cache *programs;
+  mtx_t lock; /* guards the devices' throughput */
 };
 
 #endif

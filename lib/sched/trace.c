@@ -26,7 +26,6 @@ cl_event *gcl_trace_event(gcl_trace *trace, const char *label) {
 
   entry = &trace->entries[trace->count++];
   snprintf(entry->label, sizeof entry->label, "%s", label);
-  entry->row = trace->row;
   entry->event = NULL;
   return &entry->event;
 }

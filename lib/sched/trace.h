@@ -9,16 +9,17 @@
 
 typedef struct gcl_trace_entry {
   char label[32];
-  int row; /* the queue the command ran on, as numbered by the plan */
   cl_event event;
 } gcl_trace_entry;
 
+/* The commands of one queue; the timeline shows one row per queue. */
 typedef struct gcl_trace {
   gcl_trace_entry *entries;
   size_t count;
   size_t capacity;
-  int row; /* row given to the entries recorded next */
-  int failed; /* an allocation failed; later events are not recorded */
+  size_t device_index;
+  unsigned queue_index;
+  int failed; /* an allocation failed, so later events are not recorded */
 } gcl_trace;
 
 /* Releases the recorded events and empties the trace, keeping its memory. */

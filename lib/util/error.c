@@ -90,6 +90,8 @@ const char *gcl_status_string(gcl_status status) {
     return "kernel build failed";
   case GCL_ERROR_OPENCL:
     return "OpenCL error";
+  case GCL_ERROR_IO:
+    return "file error";
   }
   return "unknown status";
 }

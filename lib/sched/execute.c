@@ -1,0 +1,579 @@
+/*
+ * Running a plan: every slot's commands go to its own queue; slots on the
+ * first device work in place on the full tensors, slots on other devices
+ * receive their input slice and return their output slice through host
+ * memory, each device driven by its own host thread.
+ */
+#include "conv/plan.h"
+
+#include "algo/algo_common.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <threads.h>
+#include <time.h>
+
+/* A slot's part of a full tensor: one row of bytes per image. */
+typedef struct tensor_rect {
+  size_t origin[3];
+  size_t region[3];
+  size_t row_pitch;
+} tensor_rect;
+
+static double seconds_now(void) {
+  struct timespec now;
+
+  timespec_get(&now, TIME_UTC);
+  return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
+}
+
+static tensor_rect slot_rect(const gcl_plan *plan, const gcl_slot *slot,
+                             int output) {
+  const gcl_geometry *g = &plan->geometry;
+  size_t plane = (size_t)(output ? g->out_size : g->in_size) * sizeof(float);
+  size_t channels = (size_t)(output ? g->num_output : g->channels);
+  size_t first = (size_t)(output ? slot->info.output_channel_begin
+                                 : slot->info.input_channel_begin);
+  size_t last = (size_t)(output ? slot->info.output_channel_end
+                                : slot->info.input_channel_end);
+  tensor_rect rect;
+
+  rect.origin[0] = first * plane;
+  rect.origin[1] = (size_t)slot->info.batch_begin;
+  rect.origin[2] = 0;
+  rect.region[0] = (last - first) * plane;
+  rect.region[1] = (size_t)(slot->info.batch_end - slot->info.batch_begin);
+  rect.region[2] = 1;
+  rect.row_pitch = channels * plane;
+  return rect;
+}
+
+/* Views of a slot's part of full tensors stored in input and output. */
+static void full_views(const gcl_plan *plan, const gcl_slot *slot,
+                       cl_mem input, cl_mem output, gcl_tensor_view *in_view,
+                       gcl_tensor_view *out_view) {
+  const gcl_geometry *g = &plan->geometry;
+
+  in_view->buffer = input;
+  in_view->image_stride = (size_t)(g->channels * g->in_size);
+  in_view->offset = (size_t)slot->info.batch_begin * in_view->image_stride +
+                    (size_t)(slot->info.input_channel_begin * g->in_size);
+  out_view->buffer = output;
+  out_view->image_stride = (size_t)(g->num_output * g->out_size);
+  out_view->offset = (size_t)slot->info.batch_begin * out_view->image_stride +
+                     (size_t)(slot->info.output_channel_begin * g->out_size);
+}
+
+static gcl_launch slot_launch(gcl_plan *plan, gcl_slot *slot) {
+  gcl_launch launch = {slot->queue, plan->profile ? &slot->trace : NULL};
+
+  return launch;
+}
+
+/* ---- slots on other devices: one host thread per device ------------------- */
+
+typedef struct device_job {
+  gcl_plan *plan;
+  size_t device_index;
+  const float *input;  /* the full input tensor on the host */
+  float *gathered;     /* the full output tensor on the host */
+  gcl_status status;
+  char message[4096];
+} device_job;
+
+static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
+                                  const float *input, float *gathered) {
+  tensor_rect in_rect = slot_rect(plan, slot, 0);
+  tensor_rect out_rect = slot_rect(plan, slot, 1);
+  gcl_launch launch = slot_launch(plan, slot);
+  size_t compact_origin[3] = {0, 0, 0};
+  gcl_tensor_view in_view = {slot->input, 0, in_rect.region[0] / sizeof(float)};
+  gcl_tensor_view out_view = {slot->output, 0,
+                              out_rect.region[0] / sizeof(float)};
+  gcl_status status;
+  cl_int code;
+
+  code = clEnqueueWriteBufferRect(
+      slot->queue, slot->input, CL_FALSE, compact_origin, in_rect.origin,
+      in_rect.region, in_rect.region[0], 0, in_rect.row_pitch, 0, input, 0,
+      NULL, gcl_trace_event(launch.trace, "write input"));
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "copying the input slice to the device");
+
+  status = plan->algo->enqueue(slot->algo_state, &launch, &in_view, &out_view);
+  if (status != GCL_SUCCESS)
+    return status;
+
+  code = clEnqueueReadBufferRect(
+      slot->queue, slot->output, CL_FALSE, compact_origin, out_rect.origin,
+      out_rect.region, out_rect.region[0], 0, out_rect.row_pitch, 0, gathered,
+      0, NULL, gcl_trace_event(launch.trace, "read output"));
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "copying the output slice from the device");
+  return GCL_SUCCESS;
+}
+
+/* Thread body: runs every slot of one device, then waits for its queue. */
+static int run_device_job(void *argument) {
+  device_job *job = argument;
+  gcl_plan *plan = job->plan;
+  gcl_status status = GCL_SUCCESS;
+
+  for (size_t i = 0; i < plan->slot_count && status == GCL_SUCCESS; i++) {
+    gcl_slot *slot = &plan->slots[i];
+
+    if (slot->info.device_index == job->device_index)
+      status = run_remote_slot(plan, slot, job->input, job->gathered);
+  }
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    gcl_slot *slot = &plan->slots[i];
+    cl_int code;
+
+    if (slot->info.device_index != job->device_index)
+      continue;
+    code = clFinish(slot->queue);
+    if (status == GCL_SUCCESS && code != CL_SUCCESS)
+      status = gcl_fail_cl(code, "running on the device");
+  }
+
+  job->status = status;
+  if (status != GCL_SUCCESS)
+    snprintf(job->message, sizeof job->message, "%s", gcl_last_error());
+  return 0;
+}
+
+static int has_remote_slots(const gcl_plan *plan) {
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    if (plan->slots[i].info.device_index != 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* Starts one thread per other device that has slots. */
+static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
+                                    float *gathered, device_job *jobs,
+                                    thrd_t *threads, int *started) {
+  for (size_t d = 1; d < plan->context->device_count; d++) {
+    device_job *job = &jobs[d];
+
+    job->plan = plan;
+    job->device_index = d;
+    job->input = input;
+    job->gathered = gathered;
+    job->status = GCL_SUCCESS;
+    job->message[0] = '\0';
+    started[d] = 0;
+    for (size_t i = 0; i < plan->slot_count && !started[d]; i++) {
+      if (plan->slots[i].info.device_index != d)
+        continue;
+      if (thrd_create(&threads[d], run_device_job, job) != thrd_success)
+        return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                        "could not start a host thread for device %zu", d);
+      started[d] = 1;
+    }
+  }
+  return GCL_SUCCESS;
+}
+
+/* Joins the threads; returns the first failure, naming its device. */
+static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
+                                   thrd_t *threads, const int *started,
+                                   gcl_status status) {
+  for (size_t d = 1; d < plan->context->device_count; d++) {
+    if (!started[d])
+      continue;
+    thrd_join(threads[d], NULL);
+    if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS)
+      status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
+                        plan->context->devices[d].info.device_name,
+                        jobs[d].message);
+  }
+  return status;
+}
+
+/* ---- shared steps ---------------------------------------------------------- */
+
+static void reset_traces(gcl_plan *plan) {
+  gcl_trace_reset(&plan->main_trace);
+  for (size_t i = 0; i < plan->slot_count; i++)
+    gcl_trace_reset(&plan->slots[i].trace);
+}
+
+static void finish_all(gcl_plan *plan) {
+  clFinish(plan->context->devices[0].queue);
+  for (size_t i = 0; i < plan->slot_count; i++)
+    clFinish(plan->slots[i].queue);
+}
+
+static gcl_status ensure_scratch(gcl_plan *plan, int need_input) {
+  if (need_input && plan->scratch_input == NULL)
+    plan->scratch_input = malloc(plan->input_bytes);
+  if (plan->scratch_output == NULL)
+    plan->scratch_output = malloc(plan->output_bytes);
+  if ((need_input && plan->scratch_input == NULL) ||
+      plan->scratch_output == NULL)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "out of host memory for %zu bytes of staging",
+                    plan->input_bytes + plan->output_bytes);
+  return GCL_SUCCESS;
+}
+
+static gcl_status ensure_staging(gcl_plan *plan) {
+  gcl_status status = GCL_SUCCESS;
+
+  if (plan->host_input == NULL)
+    status = gcl_create_buffer(plan->context, 0, plan->input_bytes, NULL,
+                               "input tensor", &plan->host_input);
+  if (status == GCL_SUCCESS && plan->host_output == NULL)
+    status = gcl_create_buffer(plan->context, 0, plan->output_bytes, NULL,
+                               "output tensor", &plan->host_output);
+  return status;
+}
+
+/* Makes a slot's queue wait for events of the main queue or the caller. */
+static gcl_status wait_on(gcl_slot *slot, cl_uint count,
+                          const cl_event *events) {
+  cl_int code;
+
+  if (count == 0)
+    return GCL_SUCCESS;
+  code = clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "making queue %u wait for its input",
+                       slot->info.queue_index);
+  return GCL_SUCCESS;
+}
+
+static uint64_t remote_bytes(const gcl_plan *plan) {
+  uint64_t bytes = 0;
+
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    if (plan->slots[i].info.device_index != 0)
+      bytes += plan->slots[i].info.input_bytes +
+               plan->slots[i].info.output_bytes;
+  }
+  return bytes;
+}
+
+/* ---- host pointers ------------------------------------------------------- */
+
+/* Enqueues the first device's slots; their output reads go to gathered. */
+static gcl_status enqueue_local_slots(gcl_plan *plan, cl_event input_ready,
+                                      float *gathered, cl_event *reads,
+                                      uint64_t *bytes) {
+  cl_command_queue main_queue = plan->context->devices[0].queue;
+  gcl_status status = GCL_SUCCESS;
+
+  for (size_t i = 0; i < plan->slot_count && status == GCL_SUCCESS; i++) {
+    gcl_slot *slot = &plan->slots[i];
+    gcl_launch launch = slot_launch(plan, slot);
+    tensor_rect rect = slot_rect(plan, slot, 1);
+    gcl_tensor_view in_view, out_view;
+    cl_int code;
+
+    if (slot->info.device_index != 0)
+      continue;
+    if (slot->queue != main_queue)
+      status = wait_on(slot, 1, &input_ready);
+    full_views(plan, slot, plan->host_input, plan->host_output, &in_view,
+               &out_view);
+    if (status == GCL_SUCCESS)
+      status = plan->algo->enqueue(slot->algo_state, &launch, &in_view,
+                                   &out_view);
+    if (status != GCL_SUCCESS)
+      break;
+
+    code = clEnqueueReadBufferRect(slot->queue, plan->host_output, CL_FALSE,
+                                   rect.origin, rect.origin, rect.region,
+                                   rect.row_pitch, 0, rect.row_pitch, 0,
+                                   gathered, 0, NULL, &reads[i]);
+    if (code != CL_SUCCESS)
+      return gcl_fail_cl(code, "copying the output from the device");
+    *bytes += rect.region[0] * rect.region[1];
+    if (plan->profile) {
+      cl_event *traced = gcl_trace_event(&slot->trace, "read output");
+
+      if (traced != NULL && clRetainEvent(reads[i]) == CL_SUCCESS)
+        *traced = reads[i];
+    }
+    clFlush(slot->queue);
+  }
+  return status;
+}
+
+static gcl_status write_input(gcl_plan *plan, const float *input,
+                              cl_event *input_ready) {
+  cl_command_queue main_queue = plan->context->devices[0].queue;
+  cl_int code;
+
+  code = clEnqueueWriteBuffer(main_queue, plan->host_input, CL_FALSE, 0,
+                              plan->input_bytes, input, 0, NULL, input_ready);
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "copying the input to the device");
+  if (plan->profile) {
+    cl_event *traced = gcl_trace_event(&plan->main_trace, "write input");
+
+    if (traced != NULL && clRetainEvent(*input_ready) == CL_SUCCESS)
+      *traced = *input_ready;
+  }
+  clFlush(main_queue);
+  return GCL_SUCCESS;
+}
+
+static gcl_status wait_for_reads(cl_event *reads, size_t count,
+                                 gcl_status status) {
+  for (size_t i = 0; i < count; i++) {
+    cl_int code;
+
+    if (reads[i] == NULL)
+      continue;
+    code = clWaitForEvents(1, &reads[i]);
+    if (status == GCL_SUCCESS && code != CL_SUCCESS)
+      status = gcl_fail_cl(code, "waiting for the output");
+    clReleaseEvent(reads[i]);
+    reads[i] = NULL;
+  }
+  return status;
+}
+
+gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
+                            float *output) {
+  cl_event reads[GCL_MAX_SLOTS] = {NULL};
+  cl_event input_ready = NULL;
+  device_job jobs[GCL_MAX_SLOTS];
+  thrd_t threads[GCL_MAX_SLOTS];
+  int started[GCL_MAX_SLOTS] = {0};
+  int gather = 0;
+  float *gathered = output;
+  uint64_t bytes = 0;
+  double start = seconds_now();
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL || input == NULL || output == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward: plan, input and output must not be "
+                    "NULL");
+  reset_traces(plan);
+
+  /* Gather into a private copy whenever a failure could leave part of the
+   * output written, so the caller's array changes only on success. */
+  gather = plan->slot_count > 1 || has_remote_slots(plan);
+  status = gather ? ensure_scratch(plan, 0) : GCL_SUCCESS;
+  if (gather)
+    gathered = plan->scratch_output;
+  if (status == GCL_SUCCESS)
+    status = ensure_staging(plan);
+  if (status == GCL_SUCCESS)
+    status = write_input(plan, input, &input_ready);
+  if (status == GCL_SUCCESS)
+    bytes += plan->input_bytes;
+
+  if (status == GCL_SUCCESS)
+    status = enqueue_local_slots(plan, input_ready, gathered, reads, &bytes);
+  if (status == GCL_SUCCESS)
+    status = start_device_jobs(plan, input, gathered, jobs, threads, started);
+  status = wait_for_reads(reads, plan->slot_count, status);
+  status = join_device_jobs(plan, jobs, threads, started, status);
+  if (input_ready != NULL)
+    clReleaseEvent(input_ready);
+
+  if (status != GCL_SUCCESS) {
+    finish_all(plan);
+    return status;
+  }
+  if (gather)
+    memcpy(output, plan->scratch_output, plan->output_bytes);
+  plan->last_bytes_moved = bytes + remote_bytes(plan);
+  plan->last_wall_seconds = seconds_now() - start;
+  return GCL_SUCCESS;
+}
+
+/* ---- the caller's buffers ------------------------------------------------- */
+
+/* Checks that a caller's buffer is in the plan's context and large enough. */
+static gcl_status check_buffer(const gcl_plan *plan, cl_mem buffer,
+                               size_t needed, const char *what) {
+  cl_context owner;
+  size_t size;
+  cl_int code;
+
+  if (buffer == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT, "the %s buffer is NULL", what);
+  code = clGetMemObjectInfo(buffer, CL_MEM_CONTEXT, sizeof owner, &owner,
+                            NULL);
+  if (code == CL_SUCCESS)
+    code = clGetMemObjectInfo(buffer, CL_MEM_SIZE, sizeof size, &size, NULL);
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "clGetMemObjectInfo on the %s buffer", what);
+
+  if (owner != plan->context->devices[0].cl_ctx)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "the %s buffer belongs to another OpenCL context than "
+                    "the plan's first device; create it with "
+                    "gcl_context_cl_context()",
+                    what);
+  if (size < needed)
+    return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
+                    "the %s buffer holds %zu bytes but the plan needs %zu",
+                    what, size, needed);
+  return GCL_SUCCESS;
+}
+
+/* Enqueues the first device's slots on the caller's buffers; each slot's
+ * completion marker goes to markers[]. */
+static gcl_status enqueue_caller_slots(gcl_plan *plan, cl_mem input,
+                                       cl_mem output, cl_uint num_wait,
+                                       const cl_event *wait_list,
+                                       cl_event *markers) {
+  gcl_status status = GCL_SUCCESS;
+
+  for (size_t i = 0; i < plan->slot_count && status == GCL_SUCCESS; i++) {
+    gcl_slot *slot = &plan->slots[i];
+    gcl_launch launch = slot_launch(plan, slot);
+    gcl_tensor_view in_view, out_view;
+    cl_int code;
+
+    if (slot->info.device_index != 0)
+      continue;
+    status = wait_on(slot, num_wait, wait_list);
+    full_views(plan, slot, input, output, &in_view, &out_view);
+    if (status == GCL_SUCCESS)
+      status = plan->algo->enqueue(slot->algo_state, &launch, &in_view,
+                                   &out_view);
+    if (status != GCL_SUCCESS)
+      break;
+    code = clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
+    if (code != CL_SUCCESS)
+      return gcl_fail_cl(code, "clEnqueueMarkerWithWaitList");
+    clFlush(slot->queue);
+  }
+  return status;
+}
+
+/* Reads the caller's input to the host for the slots on other devices. */
+static gcl_status read_caller_input(gcl_plan *plan, cl_mem input,
+                                    cl_uint num_wait,
+                                    const cl_event *wait_list) {
+  cl_command_queue main_queue = plan->context->devices[0].queue;
+  cl_int code = clEnqueueReadBuffer(
+      main_queue, input, CL_TRUE, 0, plan->input_bytes, plan->scratch_input,
+      num_wait, wait_list,
+      plan->profile ? gcl_trace_event(&plan->main_trace, "read input") : NULL);
+
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "copying the input to the host for the other "
+                             "devices");
+  return GCL_SUCCESS;
+}
+
+/* Writes the other devices' output slices into the caller's buffer. */
+static gcl_status write_remote_outputs(gcl_plan *plan, cl_mem output) {
+  cl_command_queue main_queue = plan->context->devices[0].queue;
+
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    gcl_slot *slot = &plan->slots[i];
+    tensor_rect rect = slot_rect(plan, slot, 1);
+    cl_int code;
+
+    if (slot->info.device_index == 0)
+      continue;
+    /* Blocking, because the next call may overwrite the host copy. */
+    code = clEnqueueWriteBufferRect(
+        main_queue, output, CL_TRUE, rect.origin, rect.origin, rect.region,
+        rect.row_pitch, 0, rect.row_pitch, 0, plan->scratch_output, 0, NULL,
+        plan->profile ? gcl_trace_event(&plan->main_trace, "write output")
+                      : NULL);
+    if (code != CL_SUCCESS)
+      return gcl_fail_cl(code, "copying device %zu's output slice into the "
+                               "output buffer",
+                         slot->info.device_index);
+  }
+  return GCL_SUCCESS;
+}
+
+static gcl_status join_markers(gcl_plan *plan, cl_event *markers,
+                               cl_event *done) {
+  cl_command_queue main_queue = plan->context->devices[0].queue;
+  cl_event waits[GCL_MAX_SLOTS];
+  cl_uint count = 0;
+  cl_int code = CL_SUCCESS;
+
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    if (markers[i] != NULL)
+      waits[count++] = markers[i];
+  }
+  if (done != NULL)
+    code = clEnqueueMarkerWithWaitList(main_queue, count, count ? waits : NULL,
+                                       done);
+  else if (count > 0)
+    code = clEnqueueBarrierWithWaitList(main_queue, count, waits, NULL);
+  for (cl_uint i = 0; i < count; i++)
+    clReleaseEvent(waits[i]);
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "joining the queues' events");
+  clFlush(main_queue);
+  return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
+                               cl_uint num_wait_events,
+                               const cl_event *wait_list, cl_event *done) {
+  cl_event markers[GCL_MAX_SLOTS] = {NULL};
+  device_job jobs[GCL_MAX_SLOTS];
+  thrd_t threads[GCL_MAX_SLOTS];
+  int started[GCL_MAX_SLOTS] = {0};
+  int remote;
+  double start = seconds_now();
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward_cl: plan must not be NULL");
+  if ((num_wait_events > 0) != (wait_list != NULL))
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward_cl: num_wait_events is %u but "
+                    "wait_list is %s",
+                    num_wait_events, wait_list == NULL ? "NULL" : "not NULL");
+  if (done != NULL)
+    *done = NULL;
+  status = check_buffer(plan, input, plan->input_bytes, "input");
+  if (status == GCL_SUCCESS)
+    status = check_buffer(plan, output, plan->output_bytes, "output");
+  if (status != GCL_SUCCESS)
+    return status;
+  reset_traces(plan);
+
+  remote = has_remote_slots(plan);
+  if (remote) {
+    status = ensure_scratch(plan, 1);
+    if (status == GCL_SUCCESS)
+      status = read_caller_input(plan, input, num_wait_events, wait_list);
+  }
+  if (status == GCL_SUCCESS)
+    status = enqueue_caller_slots(plan, input, output, num_wait_events,
+                                  wait_list, markers);
+  if (status == GCL_SUCCESS && remote)
+    status = start_device_jobs(plan, plan->scratch_input, plan->scratch_output,
+                               jobs, threads, started);
+  status = join_device_jobs(plan, jobs, threads, started, status);
+  if (status == GCL_SUCCESS && remote)
+    status = write_remote_outputs(plan, output);
+
+  if (status != GCL_SUCCESS) {
+    finish_all(plan);
+    for (size_t i = 0; i < plan->slot_count; i++) {
+      if (markers[i] != NULL)
+        clReleaseEvent(markers[i]);
+    }
+    return status;
+  }
+  status = join_markers(plan, markers, done);
+  plan->last_bytes_moved = remote ? plan->input_bytes + remote_bytes(plan) : 0;
+  plan->last_wall_seconds = seconds_now() - start;
+  return status;
+}

@@ -1,0 +1,120 @@
+/*
+ * Preparing a plan's slots: each gets its queue, its share of the weights,
+ * its algorithm state and, off the first device, its own input and output
+ * slices.
+ */
+#include "conv/plan.h"
+
+#include "algo/algo_common.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static gcl_status open_queue(gcl_plan *plan, gcl_slot *slot) {
+  gcl_device_slot *device = &plan->context->devices[slot->info.device_index];
+  cl_int code;
+
+  if (slot->info.queue_index == 0) {
+    slot->queue = device->queue;
+    return GCL_SUCCESS;
+  }
+  slot->queue = clCreateCommandQueue(device->cl_ctx, device->device,
+                                     CL_QUEUE_PROFILING_ENABLE, &code);
+  if (slot->queue == NULL)
+    return gcl_fail_cl(code, "creating queue %u on device '%s'",
+                       slot->info.queue_index, device->info.device_name);
+  slot->owns_queue = 1;
+  return GCL_SUCCESS;
+}
+
+static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
+                               gcl_slot *slot) {
+  const gcl_geometry *full = &plan->geometry;
+  size_t first_output = (size_t)slot->info.output_channel_begin;
+  const float *weights = conv->weights + first_output *
+                                             (size_t)full->channels_per_group *
+                                             (size_t)full->kernel_size;
+  const float *bias = conv->bias != NULL ? conv->bias + first_output : NULL;
+  size_t device = slot->info.device_index;
+  gcl_status status;
+
+  gcl_slot_geometry(full, &slot->info, &slot->geometry);
+  slot->trace.device_index = device;
+  slot->trace.queue_index = slot->info.queue_index;
+
+  status = open_queue(plan, slot);
+  if (status == GCL_SUCCESS)
+    status = plan->algo->prepare(&slot->geometry, plan->context, device,
+                                 weights, bias, &slot->algo_state);
+  if (status == GCL_SUCCESS && device != 0)
+    status = gcl_create_buffer(plan->context, device, slot->info.input_bytes,
+                               NULL, "input slice", &slot->input);
+  if (status == GCL_SUCCESS && device != 0)
+    status = gcl_create_buffer(plan->context, device,
+                               slot->info.output_bytes, NULL, "output slice",
+                               &slot->output);
+  return status;
+}
+
+/* Names the device of a failed slot in front of the message. */
+static gcl_status name_device(gcl_plan *plan, const gcl_slot *slot,
+                              gcl_status status) {
+  const gcl_device_info *info =
+      &plan->context->devices[slot->info.device_index].info;
+  char message[2048];
+
+  snprintf(message, sizeof message, "%s", gcl_last_error());
+  return gcl_fail(status, "device %zu '%s' (groups %lld to %lld): %s",
+                  slot->info.device_index, info->device_name,
+                  (long long)slot->info.group_begin,
+                  (long long)slot->info.group_end - 1, message);
+}
+
+gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
+                             const gcl_plan_options *options) {
+  gcl_target targets[GCL_MAX_SLOTS];
+  gcl_slot_info infos[GCL_MAX_SLOTS];
+  size_t target_count = 0;
+  gcl_status status;
+
+  status = gcl_schedule_targets(plan, conv, options, targets, &target_count);
+  if (status != GCL_SUCCESS)
+    return status;
+
+  plan->slot_count = gcl_place(&plan->geometry, targets, target_count, infos);
+  plan->slots = calloc(plan->slot_count, sizeof *plan->slots);
+  if (plan->slots == NULL) {
+    plan->slot_count = 0;
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+  }
+
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    plan->slots[i].info = infos[i];
+    status = prepare_slot(plan, conv, &plan->slots[i]);
+    if (status != GCL_SUCCESS)
+      return name_device(plan, &plan->slots[i], status);
+  }
+  return GCL_SUCCESS;
+}
+
+void gcl_slots_release(gcl_plan *plan) {
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    gcl_slot *slot = &plan->slots[i];
+
+    if (slot->queue != NULL)
+      clFinish(slot->queue);
+    gcl_trace_free(&slot->trace);
+    if (plan->algo != NULL)
+      plan->algo->release(slot->algo_state);
+    if (slot->input != NULL)
+      clReleaseMemObject(slot->input);
+    if (slot->output != NULL)
+      clReleaseMemObject(slot->output);
+    if (slot->owns_queue)
+      clReleaseCommandQueue(slot->queue);
+  }
+  free(plan->slots);
+  plan->slots = NULL;
+  plan->slot_count = 0;
+}
