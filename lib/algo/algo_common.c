@@ -1,6 +1,7 @@
 #include "algo/algo_common.h"
 
 #include "util/error.h"
+#include "util/fault.h"
 
 #include <stdio.h>
 
@@ -69,6 +70,11 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
   /* A zero-size buffer is invalid in OpenCL; keep one element instead. */
   *buffer = clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
                            (void *)host_data, &code);
+  if (*buffer != NULL && gcl_fault_hit(GCL_FAULT_BUFFER, slot->device)) {
+    clReleaseMemObject(*buffer); /* injected by a test */
+    *buffer = NULL;
+    code = CL_MEM_OBJECT_ALLOCATION_FAILURE;
+  }
   if (*buffer == NULL)
     return gcl_fail_cl(code, "allocating the %s (%zu bytes) on device '%s'",
                        what, bytes, slot->info.device_name);

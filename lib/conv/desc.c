@@ -277,7 +277,12 @@ static gcl_status check_bias_shape(const gcl_conv_desc *desc, int bias_rank,
                       "a bias was given but the layer has bias_term 0");
     return GCL_SUCCESS;
   }
-  if (bias_rank == 0 || bias_shape == NULL)
+  if (bias_rank > 0 && bias_shape == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_conv_check_params: bias_rank is %d but bias_shape "
+                    "is NULL",
+                    bias_rank);
+  if (bias_rank == 0)
     return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
                     "the layer has bias_term 1 but no bias was given; pass "
                     "a bias of shape (%" PRId64 ") or set bias_term 0",

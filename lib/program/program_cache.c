@@ -3,6 +3,7 @@
 
 #include "program/kernel_sources.h"
 #include "util/error.h"
+#include "util/fault.h"
 #include "util/log.h"
 
 #include <stdio.h>
@@ -151,24 +152,20 @@ static gcl_status report_build_failure(cl_program program, cl_device_id device,
   return status;
 }
 
+/* Builds source with all_options, the complete option string. */
 static gcl_status compile(cl_context cl_ctx, cl_device_id device,
                           const char *file_name, const char *source,
-                          const char *options, cl_program *program) {
-  char *all_options = full_options(options);
+                          const char *all_options, cl_program *program) {
   cl_int code;
   gcl_status status = GCL_SUCCESS;
 
-  *program = NULL;
-  if (all_options == NULL)
-    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
-
   *program = clCreateProgramWithSource(cl_ctx, 1, &source, NULL, &code);
-  if (*program == NULL) {
-    free(all_options);
+  if (*program == NULL)
     return gcl_fail_cl(code, "clCreateProgramWithSource for %s", file_name);
-  }
 
   code = clBuildProgram(*program, 1, &device, all_options, NULL, NULL);
+  if (code == CL_SUCCESS && gcl_fault_hit(GCL_FAULT_BUILD, device))
+    code = CL_BUILD_PROGRAM_FAILURE; /* injected by a test */
   if (code != CL_SUCCESS) {
     status = report_build_failure(*program, device, code, file_name,
                                   all_options);
@@ -177,7 +174,6 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
   } else {
     GCL_LOG_DEBUG("built %s with '%s'", file_name, all_options);
   }
-  free(all_options);
   return status;
 }
 
@@ -203,6 +199,7 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
                              const char *source, const char *options,
                              cl_program *program) {
   cache_entry *entry;
+  char *all_options;
   gcl_status status;
 
   *program = NULL;
@@ -211,23 +208,31 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
                     "no OpenCL source for %s; the build did not embed it",
                     file_name);
 
+  /* The key holds the full option string, GROUPCL_BUILD_OPTIONS included,
+   * so a change of that variable builds anew. */
+  all_options = full_options(options);
+  if (all_options == NULL)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+
   /* Builds run under the lock: simple, and two plans for one layer then
    * never compile the same program twice. */
   mtx_lock(&cache->lock);
-  entry = find_entry(cache, cl_ctx, device, source, options);
+  entry = find_entry(cache, cl_ctx, device, source, all_options);
   if (entry != NULL) {
     cache->hits++;
     *program = entry->program;
     mtx_unlock(&cache->lock);
+    free(all_options);
     return GCL_SUCCESS;
   }
 
-  entry = new_entry(cl_ctx, device, source, options);
+  entry = new_entry(cl_ctx, device, source, all_options);
+  free(all_options);
   if (entry == NULL) {
     mtx_unlock(&cache->lock);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   }
-  status = compile(cl_ctx, device, file_name, source, options,
+  status = compile(cl_ctx, device, file_name, source, entry->options,
                    &entry->program);
   if (status != GCL_SUCCESS) {
     free_entry(entry);

@@ -345,6 +345,17 @@ static gcl_status mark_selected(const device_table *table, const char *spec,
   for (char *term = strtok_r(copy, ",", &saveptr);
        term != NULL && status == GCL_SUCCESS;
        term = strtok_r(NULL, ",", &saveptr)) {
+    size_t length;
+
+    /* Ignore spaces around a term, as in "0:0, cpu". */
+    while (*term == ' ' || *term == '\t')
+      term++;
+    length = strlen(term);
+    while (length > 0 && (term[length - 1] == ' ' || term[length - 1] == '\t'))
+      term[--length] = '\0';
+    if (length == 0)
+      continue;
+
     terms++;
     status = select_term(table, term, chosen);
   }

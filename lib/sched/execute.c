@@ -8,6 +8,7 @@
 
 #include "algo/algo_common.h"
 #include "util/error.h"
+#include "util/fault.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,6 +100,10 @@ static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
       slot->queue, slot->input, CL_FALSE, compact_origin, in_rect.origin,
       in_rect.region, in_rect.region[0], 0, in_rect.row_pitch, 0, input, 0,
       NULL, gcl_trace_event(launch.trace, "write input"));
+  if (code == CL_SUCCESS &&
+      gcl_fault_hit(GCL_FAULT_ENQUEUE,
+                    plan->context->devices[slot->info.device_index].device))
+    code = CL_OUT_OF_RESOURCES; /* injected by a test */
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input slice to the device");
 
