@@ -40,6 +40,13 @@
 extern "C" {
 #endif
 
+/* Marks the public interface; the library hides every other symbol. */
+#if defined(GCL_BUILDING_LIBRARY) && defined(__GNUC__)
+#define GCL_API __attribute__((visibility("default")))
+#else
+#define GCL_API
+#endif
+
 #define GCL_VERSION_MAJOR 0
 #define GCL_VERSION_MINOR 1
 #define GCL_VERSION_PATCH 0
@@ -67,17 +74,17 @@ typedef enum gcl_status {
 } gcl_status;
 
 /* Returns a short constant name for a status, such as "invalid layer". */
-const char *gcl_status_string(gcl_status status);
+GCL_API const char *gcl_status_string(gcl_status status);
 
 /*
  * Returns the detailed message of the latest failed call in the calling
  * thread, or "" if none failed. The pointer stays valid until the next
  * groupcl call in the same thread.
  */
-const char *gcl_last_error(void);
+GCL_API const char *gcl_last_error(void);
 
 /* Returns the OpenCL error code behind the latest failure, or CL_SUCCESS. */
-cl_int gcl_last_cl_error(void);
+GCL_API cl_int gcl_last_cl_error(void);
 
 /* ------------------------------------------------------------------------ */
 /* Devices                                                                  */
@@ -103,14 +110,14 @@ typedef struct gcl_device_info {
  * Lists every device of every OpenCL platform. The caller releases the array
  * with gcl_devices_free(). No platform at all is not an error: count is 0.
  */
-gcl_status gcl_devices_list(gcl_device_info **devices, size_t *count);
-void gcl_devices_free(gcl_device_info *devices);
+GCL_API gcl_status gcl_devices_list(gcl_device_info **devices, size_t *count);
+GCL_API void gcl_devices_free(gcl_device_info *devices);
 
 /*
  * Formats a device type as "GPU", "CPU", "accelerator", "custom", "default"
  * or "other" into buffer; returns buffer.
  */
-const char *gcl_device_type_name(cl_device_type type, char *buffer,
+GCL_API const char *gcl_device_type_name(cl_device_type type, char *buffer,
                                  size_t size);
 
 /* ------------------------------------------------------------------------ */
@@ -134,25 +141,25 @@ typedef struct gcl_context gcl_context;
  * devices that exist. Each device gets one in-order command queue, with
  * profiling enabled.
  */
-gcl_status gcl_context_create(const char *device_spec, gcl_context **context);
+GCL_API gcl_status gcl_context_create(const char *device_spec, gcl_context **context);
 
 /*
  * Creates a context that uses the caller's OpenCL context, device and
  * in-order command queue. groupcl retains all three and releases them on
  * destroy; the caller keeps its own references.
  */
-gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
+GCL_API gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
                                       cl_command_queue queue,
                                       gcl_context **context);
 
 /* Destroys a context. Accepts NULL. Plans and convs must be destroyed first. */
-void gcl_context_destroy(gcl_context *context);
+GCL_API void gcl_context_destroy(gcl_context *context);
 
 /* Returns the number of devices the context selected (at least 1). */
-size_t gcl_context_device_count(const gcl_context *context);
+GCL_API size_t gcl_context_device_count(const gcl_context *context);
 
 /* Fills info for device `index` of the context. */
-gcl_status gcl_context_device_info(const gcl_context *context, size_t index,
+GCL_API gcl_status gcl_context_device_info(const gcl_context *context, size_t index,
                                    gcl_device_info *info);
 
 typedef struct gcl_context_stats {
@@ -160,7 +167,7 @@ typedef struct gcl_context_stats {
   uint64_t program_cache_hits; /* programs reused from the in-memory cache */
 } gcl_context_stats;
 
-gcl_status gcl_context_get_stats(const gcl_context *context,
+GCL_API gcl_status gcl_context_get_stats(const gcl_context *context,
                                  gcl_context_stats *stats);
 
 /* ------------------------------------------------------------------------ */
@@ -190,7 +197,7 @@ typedef struct gcl_conv_desc {
  * Initialises desc with Caffe's defaults: the given kernel size on every
  * axis, stride 1, pad 0, dilation 1, group 1 and bias_term 1.
  */
-void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
+GCL_API void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
                         int64_t channels, int64_t num_output,
                         int64_t kernel_size);
 
@@ -198,7 +205,7 @@ void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
  * Checks the parts of the layer that do not depend on the input size: axes,
  * group divisibility, kernel, stride, pad and dilation ranges.
  */
-gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
+GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
 
 /*
  * Validates the layer for an input of the given shape (rank spatial_dims + 2)
@@ -207,19 +214,19 @@ gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
  * An axis whose dilated window is larger than the padded input is rejected
  * rather than reported as size 1.
  */
-gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
+GCL_API gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
                                  const int64_t *input_shape,
                                  int64_t *output_shape);
 
 /* Writes the weight shape (rank spatial_dims + 2) the layer expects. */
-gcl_status gcl_conv_weight_shape(const gcl_conv_desc *desc,
+GCL_API gcl_status gcl_conv_weight_shape(const gcl_conv_desc *desc,
                                  int64_t *weight_shape);
 
 /*
  * Checks a weight shape and, when bias_term is set, a bias shape against the
  * layer. bias_shape may be NULL when bias_rank is 0.
  */
-gcl_status gcl_conv_check_params(const gcl_conv_desc *desc, int weight_rank,
+GCL_API gcl_status gcl_conv_check_params(const gcl_conv_desc *desc, int weight_rank,
                                  const int64_t *weight_shape, int bias_rank,
                                  const int64_t *bias_shape);
 
@@ -227,7 +234,7 @@ gcl_status gcl_conv_check_params(const gcl_conv_desc *desc, int weight_rank,
  * Computes y = conv(x) on the host with plain loops and double accumulation.
  * Slow; meant for checking results on a new device.
  */
-gcl_status gcl_conv_reference_forward(const gcl_conv_desc *desc, int rank,
+GCL_API gcl_status gcl_conv_reference_forward(const gcl_conv_desc *desc, int rank,
                                       const int64_t *input_shape,
                                       const float *input,
                                       const float *weights, const float *bias,
@@ -243,12 +250,12 @@ typedef struct gcl_conv gcl_conv;
  * Validates desc and copies the weights (and bias, when bias_term is set;
  * else bias must be NULL). The context must outlive the conv.
  */
-gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *desc,
+GCL_API gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *desc,
                            const float *weights, const float *bias,
                            gcl_conv **conv);
 
 /* Destroys a conv. Accepts NULL. Its plans must be destroyed first. */
-void gcl_conv_destroy(gcl_conv *conv);
+GCL_API void gcl_conv_destroy(gcl_conv *conv);
 
 typedef enum gcl_algorithm {
   GCL_ALGORITHM_AUTO = 0,       /* the plan chooses by its cost model */
@@ -263,13 +270,13 @@ typedef enum gcl_algorithm {
 #define GCL_ALGORITHM_COUNT 6
 
 /* Returns "auto", "caffe_gemm", "direct", ... or "unknown". */
-const char *gcl_algorithm_name(gcl_algorithm algorithm);
+GCL_API const char *gcl_algorithm_name(gcl_algorithm algorithm);
 
 /*
  * Finds an algorithm by name; returns GCL_ERROR_INVALID_ARGUMENT with the
  * list of names when there is none.
  */
-gcl_status gcl_algorithm_from_name(const char *name, gcl_algorithm *algorithm);
+GCL_API gcl_status gcl_algorithm_from_name(const char *name, gcl_algorithm *algorithm);
 
 /*
  * How a plan places its groups on queues and devices. Groups are split into
@@ -304,10 +311,10 @@ typedef struct gcl_plan_options {
  * Parses "auto", "single", "queues:N" or "devices" into options->schedule
  * and options->queues.
  */
-gcl_status gcl_schedule_parse(const char *text, gcl_plan_options *options);
+GCL_API gcl_status gcl_schedule_parse(const char *text, gcl_plan_options *options);
 
 /* Sets every option to its default. */
-void gcl_plan_options_init(gcl_plan_options *options);
+GCL_API void gcl_plan_options_init(gcl_plan_options *options);
 
 typedef struct gcl_plan gcl_plan;
 
@@ -316,18 +323,18 @@ typedef struct gcl_plan gcl_plan;
  * specialised kernels, allocates device workspace and uploads the weights.
  * options may be NULL for the defaults.
  */
-gcl_status gcl_plan_create(gcl_conv *conv, int rank,
+GCL_API gcl_status gcl_plan_create(gcl_conv *conv, int rank,
                            const int64_t *input_shape,
                            const gcl_plan_options *options, gcl_plan **plan);
 
 /* Destroys a plan. Accepts NULL. */
-void gcl_plan_destroy(gcl_plan *plan);
+GCL_API void gcl_plan_destroy(gcl_plan *plan);
 
 /* Writes the output shape (rank spatial_dims + 2) of a plan. */
-gcl_status gcl_plan_output_shape(const gcl_plan *plan, int64_t *output_shape);
+GCL_API gcl_status gcl_plan_output_shape(const gcl_plan *plan, int64_t *output_shape);
 
 /* Returns the algorithm the plan runs. */
-gcl_algorithm gcl_plan_algorithm(const gcl_plan *plan);
+GCL_API gcl_algorithm gcl_plan_algorithm(const gcl_plan *plan);
 
 /* One slot of a plan's placement: what runs where, and what it moves. */
 typedef struct gcl_slot_info {
@@ -344,13 +351,13 @@ typedef struct gcl_slot_info {
 } gcl_slot_info;
 
 /* Returns the policy the plan resolved to (never GCL_SCHEDULE_AUTO). */
-gcl_schedule_policy gcl_plan_schedule(const gcl_plan *plan);
+GCL_API gcl_schedule_policy gcl_plan_schedule(const gcl_plan *plan);
 
 /* Returns the number of slots of the plan's placement. */
-size_t gcl_plan_slot_count(const gcl_plan *plan);
+GCL_API size_t gcl_plan_slot_count(const gcl_plan *plan);
 
 /* Describes slot `index` of the plan's placement. */
-gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
+GCL_API gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
                               gcl_slot_info *info);
 
 /*
@@ -365,7 +372,7 @@ typedef struct gcl_run_info {
   uint64_t bytes_moved; /* host-device traffic of the run */
 } gcl_run_info;
 
-gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info);
+GCL_API gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info);
 
 /*
  * Writes the latest run as a Chrome trace-event JSON file (open it in
@@ -373,13 +380,13 @@ gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info);
  * kernel and transfer. Needs options.profile. The file is written to a
  * temporary name and renamed, so a failure leaves no partial file.
  */
-gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path);
+GCL_API gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path);
 
 /*
  * Runs the forward pass on host arrays: copies input to the device, runs,
  * and copies the result to output. Blocks until output is written.
  */
-gcl_status gcl_plan_forward(gcl_plan *plan, const float *input, float *output);
+GCL_API gcl_status gcl_plan_forward(gcl_plan *plan, const float *input, float *output);
 
 /*
  * Enqueues the forward pass on the caller's buffers after the events in
@@ -390,15 +397,15 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input, float *output);
  * reach the data through host memory, so with such slots the call blocks
  * until the input is ready and their results are enqueued.
  */
-gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
+GCL_API gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
                                cl_uint num_wait_events,
                                const cl_event *wait_list, cl_event *done);
 
 /* Returns the OpenCL context of device `index` of the context. */
-cl_context gcl_context_cl_context(const gcl_context *context, size_t index);
+GCL_API cl_context gcl_context_cl_context(const gcl_context *context, size_t index);
 
 /* Returns the command queue of device `index` of the context. */
-cl_command_queue gcl_context_cl_queue(const gcl_context *context,
+GCL_API cl_command_queue gcl_context_cl_queue(const gcl_context *context,
                                       size_t index);
 
 #ifdef __cplusplus
