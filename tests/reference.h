@@ -10,7 +10,9 @@
 
 /* A layer with its input shape, as the tests describe it. */
 typedef struct test_layer {
-  const char *name;
+  /* An array, not a pointer: Criterion runs each parameterized case in a
+   * fresh process image, where a pointer into the parent's data is invalid. */
+  char name[40];
   int spatial_dims;
   int64_t batch, channels, num_output, group;
   int64_t in[3];       /* spatial input sizes, first spatial_dims used */

@@ -95,8 +95,7 @@ static int64_t pick(uint64_t *state, int64_t low, int64_t high) {
 }
 
 /* Draws a random valid layer: groups first, then sizes that fit. */
-static void generate_layer(uint64_t *state, test_layer *layer, char *name,
-                           size_t name_size, int index) {
+static void generate_layer(uint64_t *state, test_layer *layer, int index) {
   int64_t channels_per_group = pick(state, 1, 5);
   int64_t outputs_per_group = pick(state, 1, 5);
 
@@ -121,20 +120,17 @@ static void generate_layer(uint64_t *state, test_layer *layer, char *name,
                             layer->pad[a], layer->dilation[a]) < 1)
       layer->in[a]++;
   }
-  snprintf(name, name_size, "generated_%02d", index);
-  layer->name = name;
+  snprintf(layer->name, sizeof layer->name, "generated_%02d", index);
 }
 
 static test_layer all_layers[HAND_PICKED_COUNT + GENERATED_COUNT];
-static char generated_names[GENERATED_COUNT][32];
 
 ParameterizedTestParameters(forward, layer_table) {
   uint64_t state = 0x9e3779b97f4a7c15ULL;
 
   memcpy(all_layers, hand_picked, sizeof hand_picked);
   for (int i = 0; i < GENERATED_COUNT; i++)
-    generate_layer(&state, &all_layers[HAND_PICKED_COUNT + i],
-                   generated_names[i], sizeof generated_names[i], i);
+    generate_layer(&state, &all_layers[HAND_PICKED_COUNT + i], i);
   return cr_make_param_array(test_layer, all_layers,
                              HAND_PICKED_COUNT + GENERATED_COUNT);
 }
