@@ -163,8 +163,9 @@ GCL_API gcl_status gcl_context_device_info(const gcl_context *context, size_t in
                                    gcl_device_info *info);
 
 typedef struct gcl_context_stats {
-  uint64_t programs_built;    /* clBuildProgram calls that succeeded */
+  uint64_t programs_built;     /* programs compiled from source */
   uint64_t program_cache_hits; /* programs reused from the in-memory cache */
+  uint64_t programs_loaded;    /* programs loaded as binaries from disk */
 } gcl_context_stats;
 
 GCL_API gcl_status gcl_context_get_stats(const gcl_context *context,

@@ -250,6 +250,7 @@ gcl_status gcl_context_get_stats(const gcl_context *context,
     return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
                     "gcl_context_get_stats: context and stats must not be "
                     "NULL");
+  memset(stats, 0, sizeof *stats);
   gcl_program_cache_stats(context->programs, &stats->programs_built,
                           &stats->program_cache_hits);
   return GCL_SUCCESS;
