@@ -12,6 +12,8 @@
 
 #include "npy.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -812,60 +814,6 @@ static int write_data(FILE *file, const float *data, size_t count) {
 }
 
 /*
- * Returns the mode a new file gets from open(..., 0666): mkstemp creates
- * 0600 files, which would surprise a user who later shares the output.
- * NOTE: umask can only be read by setting it, so this briefly changes the
- * process umask and is not safe while other threads create files.
- */
-static mode_t default_file_mode(void) {
-  mode_t mask = umask(0);
-
-  umask(mask);
-  return 0666 & ~mask;
-}
-
-/* Creates "PATH.tmpXXXXXX" next to path and opens it for writing. */
-static int create_temporary_file(const char *path, char **temporary_path,
-                                 FILE **file, char *error, size_t error_size) {
-  static const char suffix[] = ".tmpXXXXXX";
-  size_t length = strlen(path);
-  int descriptor;
-
-  *temporary_path = malloc(length + sizeof suffix);
-  if (*temporary_path == NULL) {
-    set_error(error, error_size, "%s: out of memory", path);
-    return -1;
-  }
-  memcpy(*temporary_path, path, length);
-  memcpy(*temporary_path + length, suffix, sizeof suffix);
-
-  descriptor = mkstemp(*temporary_path);
-  if (descriptor < 0) {
-    set_error(error, error_size,
-              "cannot create a temporary file next to %s: %s; check that the "
-              "folder exists and is writable",
-              path, strerror(errno));
-    free(*temporary_path);
-    *temporary_path = NULL;
-    return -1;
-  }
-
-  *file = NULL;
-  if (fchmod(descriptor, default_file_mode()) == 0)
-    *file = fdopen(descriptor, "wb");
-  if (*file == NULL) {
-    set_error(error, error_size, "cannot prepare %s for writing: %s",
-              *temporary_path, strerror(errno));
-    close(descriptor);
-    unlink(*temporary_path);
-    free(*temporary_path);
-    *temporary_path = NULL;
-    return -1;
-  }
-  return 0;
-}
-
-/*
  * Writes header and data, flushes them to disk and closes the file. Closes
  * the file on failure too, with errno kept from the failing call.
  */
@@ -923,26 +871,15 @@ int npy_write(const char *path, int rank, const int64_t *shape,
                             error_size) != 0)
     return -1;
 
-  if (create_temporary_file(path, &temporary_path, &file, error,
-                            error_size) != 0)
+  file = atomic_file_create(path, &temporary_path, error, error_size);
+  if (file == NULL)
     return -1;
 
   if (write_and_close(file, rank, shape, data, count) != 0) {
     set_error(error, error_size, "writing %s failed: %s", path,
               strerror(errno));
-    unlink(temporary_path);
-    free(temporary_path);
+    atomic_file_discard(temporary_path);
     return -1;
   }
-
-  if (rename(temporary_path, path) != 0) {
-    set_error(error, error_size, "cannot rename %s to %s: %s", temporary_path,
-              path, strerror(errno));
-    unlink(temporary_path);
-    free(temporary_path);
-    return -1;
-  }
-
-  free(temporary_path);
-  return 0;
+  return atomic_file_publish(temporary_path, path, error, error_size);
 }

@@ -11,6 +11,8 @@
 
 #include "png_io.h"
 
+#include "atomic_file.h"
+
 #include <png.h>
 
 #include <errno.h>
@@ -361,59 +363,6 @@ static int encode_png(png_writer *writer, int channels, int width, int height,
   return 0;
 }
 
-/*
- * Returns the mode a new file gets from open(..., 0666): mkstemp creates
- * 0600 files, which would surprise a user who later shares the image.
- * NOTE: umask can only be read by setting it, so this briefly changes the
- * process umask and is not safe while other threads create files.
- */
-static mode_t default_file_mode(void) {
-  mode_t mask = umask(0);
-
-  umask(mask);
-  return 0666 & ~mask;
-}
-
-/* Creates "PATH.tmpXXXXXX" next to path and opens it for writing. */
-static int create_temporary_file(const char *path, char **temporary_path,
-                                 FILE **file, char *error, size_t error_size) {
-  static const char suffix[] = ".tmpXXXXXX";
-  size_t length = strlen(path);
-  int descriptor;
-
-  *temporary_path = malloc(length + sizeof suffix);
-  if (*temporary_path == NULL) {
-    set_error(error, error_size, "%s: out of memory", path);
-    return -1;
-  }
-  memcpy(*temporary_path, path, length);
-  memcpy(*temporary_path + length, suffix, sizeof suffix);
-
-  descriptor = mkstemp(*temporary_path);
-  if (descriptor < 0) {
-    set_error(error, error_size,
-              "cannot create a temporary file next to %s: %s; check that the "
-              "folder exists and is writable",
-              path, strerror(errno));
-    free(*temporary_path);
-    *temporary_path = NULL;
-    return -1;
-  }
-
-  *file = NULL;
-  if (fchmod(descriptor, default_file_mode()) == 0)
-    *file = fdopen(descriptor, "wb");
-  if (*file == NULL) {
-    set_error(error, error_size, "cannot prepare %s for writing: %s",
-              *temporary_path, strerror(errno));
-    close(descriptor);
-    unlink(*temporary_path);
-    free(*temporary_path);
-    *temporary_path = NULL;
-    return -1;
-  }
-  return 0;
-}
 
 /* Encodes the image and closes the file, which the writer owns. */
 static int write_and_close(png_writer *writer, const char *path, int channels,
@@ -512,22 +461,17 @@ int png_write(const char *path, int channels, int width, int height,
   }
 
   memset(&writer, 0, sizeof writer);
-  status = create_temporary_file(path, &temporary_path, &writer.file, error,
-                                 error_size);
-  if (status == 0)
-    status = write_and_close(&writer, path, channels, width, height, bytes,
-                             error, error_size);
-  free(bytes);
-  if (temporary_path == NULL)
+  writer.file = atomic_file_create(path, &temporary_path, error, error_size);
+  if (writer.file == NULL) {
+    free(bytes);
     return -1;
-
-  if (status == 0 && rename(temporary_path, path) != 0) {
-    set_error(error, error_size, "cannot rename %s to %s: %s", temporary_path,
-              path, strerror(errno));
-    status = -1;
   }
-  if (status != 0)
-    unlink(temporary_path);
-  free(temporary_path);
-  return status;
+  status = write_and_close(&writer, path, channels, width, height, bytes,
+                           error, error_size);
+  free(bytes);
+  if (status != 0) {
+    atomic_file_discard(temporary_path);
+    return -1;
+  }
+  return atomic_file_publish(temporary_path, path, error, error_size);
 }
