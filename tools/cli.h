@@ -81,5 +81,14 @@ int cmd_devices(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_conv(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+int cmd_split(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+/*
+ * Prints a note to stdout when two or more of the context's devices are CPU
+ * devices of one PoCL platform: PoCL 3.1 runs all of them on one thread
+ * pool, so splitting a layer across them adds no throughput.
+ */
+void cli_note_shared_cpu_devices(const gcl_context *context);
 
 #endif

@@ -1,15 +1,20 @@
 /*
  * groupcl explain: validates a layer given by flags under Caffe's rules and
- * prints its shapes, the channel ranges of each group and its cost.
+ * prints its shapes, the channel ranges of each group and its cost. With
+ * --device or --schedule it also plans the layer and prints the placement:
+ * which groups and images each device queue runs, and the bytes it moves.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "cli_args.h"
+#include "suite.h"
 
 #define COMMAND "explain"
 
@@ -19,47 +24,28 @@
 #define TABLE_TAIL_GROUPS 4
 
 enum explain_option_code {
-  OPTION_CHANNELS = 256,
-  OPTION_NUM_OUTPUT,
-  OPTION_KERNEL,
-  OPTION_STRIDE,
-  OPTION_PAD,
-  OPTION_DILATION,
-  OPTION_GROUP,
-  OPTION_NO_BIAS,
-  OPTION_INPUT_SIZE,
-  OPTION_BATCH,
-  OPTION_ALL_GROUPS
+  OPTION_ALL_GROUPS = LAYER_OPTION_END,
+  OPTION_DEVICE,
+  OPTION_SCHEDULE
 };
 
 static const struct option explain_options[] = {
-    {"channels", required_argument, NULL, OPTION_CHANNELS},
-    {"num-output", required_argument, NULL, OPTION_NUM_OUTPUT},
-    {"kernel", required_argument, NULL, OPTION_KERNEL},
-    {"stride", required_argument, NULL, OPTION_STRIDE},
-    {"pad", required_argument, NULL, OPTION_PAD},
-    {"dilation", required_argument, NULL, OPTION_DILATION},
-    {"group", required_argument, NULL, OPTION_GROUP},
-    {"no-bias", no_argument, NULL, OPTION_NO_BIAS},
-    {"input-size", required_argument, NULL, OPTION_INPUT_SIZE},
-    {"batch", required_argument, NULL, OPTION_BATCH},
+    LAYER_LONG_OPTIONS,
     {"all-groups", no_argument, NULL, OPTION_ALL_GROUPS},
+    {"device", required_argument, NULL, OPTION_DEVICE},
+    {"schedule", required_argument, NULL, OPTION_SCHEDULE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
 typedef struct explain_request {
-  int64_t channels;   /* 0 until --channels is given */
-  int64_t num_output; /* 0 until --num-output is given */
-  int64_t group;
-  int64_t batch;
-  cli_axis_values kernel;
-  cli_axis_values stride;
-  cli_axis_values pad;
-  cli_axis_values dilation;
-  cli_axis_values input_size;
-  int bias_term;
+  layer_flags layer;
   int all_groups;
   int show_help;
+  /* Placement: shown when --device or --schedule is given. */
+  int show_placement;
+  const char *device_spec;   /* NULL: GROUPCL_DEVICES, else "auto" */
+  const char *schedule_text; /* as given, for messages */
+  gcl_plan_options options;
 } explain_request;
 
 /* The layer and, when --input-size was given, its tensor shapes. */
@@ -78,6 +64,7 @@ static void print_explain_help(void) {
     "                       [--stride S] [--pad P] [--dilation D] [--group G]\n"
     "                       [--no-bias] [--input-size S1[,S2[,S3]]]\n"
     "                       [--batch N] [--all-groups]\n"
+    "                       [--device SPEC] [--schedule POLICY]\n"
     "\n"
     "Checks a Convolution layer against Caffe's rules and prints its input,\n"
     "output and weight shapes, the channel range of each group, and its\n"
@@ -106,6 +93,15 @@ static void print_explain_help(void) {
     "                      per batch (default 1)\n"
     "  --all-groups        list every group, not only the first 8 and the\n"
     "                      last 4 when there are more than 16\n"
+    "  --device SPEC       OpenCL device(s) to plan on (default:\n"
+    "                      GROUPCL_DEVICES, else 'auto'); see 'groupcl\n"
+    "                      --help'. Shows the placement.\n"
+    "  --schedule POLICY   how the plan spreads the groups (default auto):\n"
+    "                      single (one queue of the first device), queues:N\n"
+    "                      (N in-order queues of the first device, 1 to 64),\n"
+    "                      devices (every device of --device, in proportion\n"
+    "                      to its measured speed) or auto (the library\n"
+    "                      chooses). Shows the placement.\n"
     "  -h, --help          print this help and exit\n"
     "\n"
     "Spatial axes: --kernel, --stride, --pad, --dilation and --input-size\n"
@@ -114,77 +110,53 @@ static void print_explain_help(void) {
     "to every axis. So '--kernel 3 --input-size 32,32' is a 2-D layer with\n"
     "a 3x3 filter, while '--kernel 3 --input-size 32' is 1-D.\n"
     "\n"
+    "Placement: with --device or --schedule, explain also creates a plan\n"
+    "for the layer (with zero weights; this compiles the OpenCL kernels)\n"
+    "and prints one row per slot, a device queue with its range of groups\n"
+    "and images: the channel ranges, the weight bytes uploaded once, the\n"
+    "bytes copied to and from the device on every call, and the share of\n"
+    "the work. This needs --input-size.\n"
+    "\n"
     "Exits with status 3 and the reason when the layer is invalid.");
 }
 
-static int parse_axis_option(int code, const char *text,
-                             explain_request *request) {
-  const char *option = NULL;
-  cli_axis_values *list = NULL;
-  int64_t min = 1;
-
-  switch (code) {
-  case OPTION_KERNEL:
-    option = "--kernel";
-    list = &request->kernel;
-    break;
-  case OPTION_STRIDE:
-    option = "--stride";
-    list = &request->stride;
-    break;
-  case OPTION_PAD:
-    option = "--pad";
-    list = &request->pad;
-    min = 0;
-    break;
-  case OPTION_DILATION:
-    option = "--dilation";
-    list = &request->dilation;
-    break;
-  default:
-    option = "--input-size";
-    list = &request->input_size;
-    break;
+static int parse_schedule(const char *text, explain_request *request) {
+  request->show_placement = 1;
+  request->schedule_text = text;
+  if (gcl_schedule_parse(text, &request->options) != GCL_SUCCESS) {
+    return cli_usage_error(COMMAND, "--schedule: %s.", gcl_last_error());
   }
-  return cli_parse_axis_values(COMMAND, option, text, min,
-                               CLI_MAX_OPTION_VALUE, list);
+  return 0;
 }
 
 static int parse_explain_option(int code, const char *text,
                                 explain_request *request) {
-  const int64_t max = CLI_MAX_OPTION_VALUE;
+  if (layer_flags_has_option(code)) {
+    return layer_flags_parse(COMMAND, code, text, &request->layer);
+  }
 
   switch (code) {
-  case OPTION_CHANNELS:
-    return cli_parse_int64(COMMAND, "--channels", text, 1, max,
-                           &request->channels);
-  case OPTION_NUM_OUTPUT:
-    return cli_parse_int64(COMMAND, "--num-output", text, 1, max,
-                           &request->num_output);
-  case OPTION_GROUP:
-    return cli_parse_int64(COMMAND, "--group", text, 1, max, &request->group);
-  case OPTION_BATCH:
-    return cli_parse_int64(COMMAND, "--batch", text, 1, max, &request->batch);
-  case OPTION_NO_BIAS:
-    request->bias_term = 0;
-    return 0;
   case OPTION_ALL_GROUPS:
     request->all_groups = 1;
     return 0;
-  case 'h':
+  case OPTION_DEVICE:
+    request->show_placement = 1;
+    request->device_spec = text;
+    return 0;
+  case OPTION_SCHEDULE:
+    return parse_schedule(text, request);
+  default: /* 'h' */
     request->show_help = 1;
     return 0;
-  default:
-    return parse_axis_option(code, text, request);
   }
 }
 
 static int parse_explain_options(int argc, char **argv,
                                  explain_request *request) {
   memset(request, 0, sizeof *request);
-  request->group = 1;
-  request->batch = 1;
-  request->bias_term = 1;
+  layer_flags_init(&request->layer);
+  gcl_plan_options_init(&request->options);
+  request->schedule_text = "auto";
 
   int code;
   while ((code = getopt_long(argc, argv, ":h", explain_options, NULL)) != -1) {
@@ -200,77 +172,18 @@ static int parse_explain_options(int argc, char **argv,
     return 0;
   }
 
-  if (request->channels == 0) {
-    return cli_usage_error(COMMAND, "missing --channels, the number of "
-                                    "input channels.");
+  const int rc = layer_flags_check_required(COMMAND, &request->layer);
+  if (rc != 0) {
+    return rc;
   }
-  if (request->num_output == 0) {
-    return cli_usage_error(COMMAND, "missing --num-output, the number of "
-                                    "output channels.");
-  }
-  if (request->kernel.count == 0) {
-    return cli_usage_error(COMMAND, "missing --kernel, the filter size (for "
-                                    "example --kernel 3,3).");
+  /* A plan needs the full input shape. */
+  if (request->show_placement && request->layer.input_size.count == 0) {
+    return cli_usage_error(COMMAND, "--device and --schedule show where a "
+                                    "plan places the groups, which needs "
+                                    "--input-size (for example --input-size "
+                                    "56,56).");
   }
   return cli_check_no_operands(COMMAND, argc, argv);
-}
-
-/*
- * Takes the number of spatial axes from the longest list. Lists with more
- * than one value must all have the same length.
- */
-static int count_spatial_axes(const explain_request *request,
-                              int *spatial_dims) {
-  const cli_axis_values *lists[] = {&request->kernel, &request->stride,
-                                    &request->pad, &request->dilation,
-                                    &request->input_size};
-  const char *names[] = {"--kernel", "--stride", "--pad", "--dilation",
-                         "--input-size"};
-  const int list_count = (int)(sizeof lists / sizeof lists[0]);
-
-  int longest = 0;
-  for (int i = 1; i < list_count; i++) {
-    if (lists[i]->count > lists[longest]->count) {
-      longest = i;
-    }
-  }
-
-  for (int i = 0; i < list_count; i++) {
-    if (lists[i]->count > 1 && lists[i]->count != lists[longest]->count) {
-      return cli_usage_error(
-          COMMAND,
-          "%s has %d values but %s has %d. Give one value per spatial axis "
-          "in each, or a single value for all axes.",
-          names[i], lists[i]->count, names[longest], lists[longest]->count);
-    }
-  }
-
-  *spatial_dims = lists[longest]->count;
-  return 0;
-}
-
-static int build_desc(const explain_request *request, int spatial_dims,
-                      gcl_conv_desc *desc) {
-  gcl_conv_desc_init(desc, spatial_dims, request->channels,
-                     request->num_output, request->kernel.values[0]);
-  desc->group = request->group;
-  desc->bias_term = request->bias_term;
-
-  int rc = cli_expand_axis_values(COMMAND, "--kernel", &request->kernel,
-                                  spatial_dims, 1, desc->kernel);
-  if (rc == 0) {
-    rc = cli_expand_axis_values(COMMAND, "--stride", &request->stride,
-                                spatial_dims, 1, desc->stride);
-  }
-  if (rc == 0) {
-    rc = cli_expand_axis_values(COMMAND, "--pad", &request->pad, spatial_dims,
-                                0, desc->pad);
-  }
-  if (rc == 0) {
-    rc = cli_expand_axis_values(COMMAND, "--dilation", &request->dilation,
-                                spatial_dims, 1, desc->dilation);
-  }
-  return rc;
 }
 
 /* Reports a layer the library rejected, with the library's reason as is. */
@@ -289,7 +202,8 @@ static int explain_layer(const explain_request *request, int spatial_dims,
   memset(layer, 0, sizeof *layer);
   layer->rank = spatial_dims + 2;
 
-  int rc = build_desc(request, spatial_dims, &layer->desc);
+  int rc = layer_flags_build_desc(COMMAND, &request->layer, spatial_dims,
+                                  &layer->desc);
   if (rc != 0) {
     return rc;
   }
@@ -302,13 +216,14 @@ static int explain_layer(const explain_request *request, int spatial_dims,
     return report_invalid_layer(status);
   }
 
-  layer->input_shape[0] = request->batch;
-  layer->input_shape[1] = request->channels;
-  if (request->input_size.count == 0) {
+  layer->input_shape[0] = request->layer.batch;
+  layer->input_shape[1] = request->layer.channels;
+  if (request->layer.input_size.count == 0) {
     return 0;
   }
 
-  rc = cli_expand_axis_values(COMMAND, "--input-size", &request->input_size,
+  rc = cli_expand_axis_values(COMMAND, "--input-size",
+                              &request->layer.input_size,
                               spatial_dims, 1, layer->input_shape + 2);
   if (rc != 0) {
     return rc;
@@ -539,6 +454,163 @@ static void print_cost(const explained_layer *layer) {
   }
 }
 
+/* ------------------------------------------------------------------------ */
+/* Placement (--device, --schedule)                                         */
+
+static const char *schedule_name(gcl_schedule_policy policy) {
+  switch (policy) {
+  case GCL_SCHEDULE_SINGLE:
+    return "single";
+  case GCL_SCHEDULE_QUEUES:
+    return "queues";
+  case GCL_SCHEDULE_DEVICES:
+    return "devices";
+  default:
+    return "auto";
+  }
+}
+
+/*
+ * Creates a conv with zero weights and bias: the placement depends on the
+ * shapes only, and a plan needs weights to upload.
+ */
+static int create_zero_conv(gcl_context *context,
+                            const explained_layer *layer, gcl_conv **conv) {
+  const checked_count weight_count = count_product(layer->weight_shape,
+                                                   layer->rank);
+  if (weight_count.overflow || weight_count.value > SIZE_MAX / sizeof(float)) {
+    cli_error(COMMAND, "the layer has more weights than fit in memory. Give "
+                       "smaller --channels, --num-output or --kernel.");
+    return CLI_EXIT_INPUT;
+  }
+
+  float *weights = calloc((size_t)weight_count.value, sizeof *weights);
+  float *bias = calloc((size_t)layer->desc.num_output, sizeof *bias);
+  int rc = 0;
+  if (weights == NULL || bias == NULL) {
+    cli_error(COMMAND, "out of memory for %" PRIu64 " weights. Give smaller "
+                       "--channels, --num-output or --kernel.",
+              weight_count.value);
+    rc = CLI_EXIT_RUNTIME;
+  }
+  if (rc == 0) {
+    const gcl_status status = gcl_conv_create(
+        context, &layer->desc, weights,
+        layer->desc.bias_term ? bias : NULL, conv);
+    if (status != GCL_SUCCESS) {
+      rc = cli_library_error(COMMAND, "creating the convolution", status);
+    }
+  }
+
+  /* The conv keeps its own copy of the weights. */
+  free(weights);
+  free(bias);
+  return rc;
+}
+
+static const char *format_range(int64_t begin, int64_t end, char *buffer,
+                                size_t size) {
+  snprintf(buffer, size, "[%" PRId64 ", %" PRId64 ")", begin, end);
+  return buffer;
+}
+
+static void print_slot_row(const gcl_context *context, size_t index,
+                           const gcl_slot_info *slot) {
+  char groups[40], images[40], inputs[40], outputs[40];
+  char weight_bytes[40], input_bytes[40], output_bytes[40];
+  gcl_device_info device;
+  if (gcl_context_device_info(context, slot->device_index, &device) !=
+      GCL_SUCCESS) {
+    snprintf(device.device_name, sizeof device.device_name, "(unknown)");
+  }
+
+  printf("  %4zu  %6zu  %5u  %-12s  %-12s  %-12s  %-12s  %12s  %12s  %12s  "
+         "%5.1f%%  %s\n",
+         index, slot->device_index, slot->queue_index,
+         format_range(slot->group_begin, slot->group_end, groups,
+                      sizeof groups),
+         format_range(slot->batch_begin, slot->batch_end, images,
+                      sizeof images),
+         format_range(slot->input_channel_begin, slot->input_channel_end,
+                      inputs, sizeof inputs),
+         format_range(slot->output_channel_begin, slot->output_channel_end,
+                      outputs, sizeof outputs),
+         format_count(slot->weight_bytes, 0, weight_bytes,
+                      sizeof weight_bytes),
+         format_count(slot->input_bytes, 0, input_bytes, sizeof input_bytes),
+         format_count(slot->output_bytes, 0, output_bytes,
+                      sizeof output_bytes),
+         100.0 * slot->share, device.device_name);
+}
+
+static int print_placement(const explain_request *request,
+                           const gcl_context *context, const gcl_plan *plan) {
+  const size_t slot_count = gcl_plan_slot_count(plan);
+
+  printf("\nPlacement (--schedule %s):\n", request->schedule_text);
+  printf("  schedule:  %s, %zu slot%s on %zu device%s of the context\n",
+         schedule_name(gcl_plan_schedule(plan)), slot_count,
+         slot_count == 1 ? "" : "s", gcl_context_device_count(context),
+         gcl_context_device_count(context) == 1 ? "" : "s");
+  printf("  algorithm: %s\n",
+         gcl_algorithm_name(gcl_plan_algorithm(plan)));
+  printf("  %4s  %6s  %5s  %-12s  %-12s  %-12s  %-12s  %12s  %12s  %12s  "
+         "%6s  %s\n",
+         "slot", "device", "queue", "groups", "images", "input ch.",
+         "output ch.", "weight bytes", "in bytes", "out bytes", "share",
+         "device name");
+
+  for (size_t i = 0; i < slot_count; i++) {
+    gcl_slot_info slot;
+    const gcl_status status = gcl_plan_slot_info(plan, i, &slot);
+    if (status != GCL_SUCCESS) {
+      return cli_library_error(COMMAND, "reading the placement", status);
+    }
+    print_slot_row(context, i, &slot);
+  }
+
+  puts("  Ranges are [first, last + 1). Weight bytes (weights and bias) are\n"
+       "  uploaded once, when the plan is made. In and out bytes are copied\n"
+       "  to and from the device on every forward call. Share is the\n"
+       "  fraction of the layer's multiply-accumulates.");
+  if (gcl_plan_schedule(plan) == GCL_SCHEDULE_DEVICES) {
+    cli_note_shared_cpu_devices(context);
+  }
+  return 0;
+}
+
+/*
+ * Plans the layer with zero weights on the requested devices and prints
+ * where the plan puts each range of groups. Planning compiles the kernels
+ * and, for the devices policy, measures each device once.
+ */
+static int explain_placement(const explain_request *request,
+                             const explained_layer *layer) {
+  gcl_context *context = NULL;
+  gcl_conv *conv = NULL;
+  gcl_plan *plan = NULL;
+
+  int rc = cli_create_context(COMMAND, request->device_spec, &context);
+  if (rc == 0) {
+    rc = create_zero_conv(context, layer, &conv);
+  }
+  if (rc == 0) {
+    const gcl_status status = gcl_plan_create(
+        conv, layer->rank, layer->input_shape, &request->options, &plan);
+    if (status != GCL_SUCCESS) {
+      rc = cli_library_error(COMMAND, "planning the layer", status);
+    }
+  }
+  if (rc == 0) {
+    rc = print_placement(request, context, plan);
+  }
+
+  gcl_plan_destroy(plan);
+  gcl_conv_destroy(conv);
+  gcl_context_destroy(context);
+  return rc;
+}
+
 int cmd_explain(int argc, char **argv) {
   explain_request request;
   int rc = parse_explain_options(argc, argv, &request);
@@ -551,7 +623,7 @@ int cmd_explain(int argc, char **argv) {
   }
 
   int spatial_dims = 0;
-  rc = count_spatial_axes(&request, &spatial_dims);
+  rc = layer_flags_count_axes(COMMAND, &request.layer, &spatial_dims);
   if (rc != 0) {
     return rc;
   }
@@ -566,5 +638,8 @@ int cmd_explain(int argc, char **argv) {
   print_channels_per_group(&layer.desc);
   print_group_table(&layer.desc, request.all_groups);
   print_cost(&layer);
+  if (request.show_placement) {
+    return explain_placement(&request, &layer);
+  }
   return CLI_EXIT_SUCCESS;
 }

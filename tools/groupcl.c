@@ -30,6 +30,8 @@ static const cli_command commands[] = {
     {"conv", cmd_conv, "run a grouped convolution on .npy files"},
     {"demo", cmd_demo,
      "blur and edge-filter a photograph with grouped convolutions"},
+    {"split", cmd_split,
+     "time a layer under each schedule: one queue, several, several devices"},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
@@ -173,11 +175,13 @@ static void print_help(void) {
        "\n"
        "Run 'groupcl COMMAND --help' for the options of a command.\n"
        "\n"
-       "Devices: conv and demo take --device SPEC. Without it the\n"
-       "GROUPCL_DEVICES environment variable is used, and 'auto' when that\n"
-       "is unset too. SPEC is 'auto' (every GPU, else every CPU device),\n"
-       "'all', 'gpu', 'cpu', P:D (platform and device index as listed by\n"
-       "'groupcl devices'), or text found in a platform or device name.\n"
+       "Devices: explain, conv, demo and bench take --device SPEC. Without\n"
+       "it the GROUPCL_DEVICES environment variable is used, and 'auto'\n"
+       "when that is unset too. split takes --device SPEC as well, with\n"
+       "the default 'all'. SPEC is 'auto' (every GPU, else every CPU\n"
+       "device), 'all', 'gpu', 'cpu', P:D (platform and device index as\n"
+       "listed by 'groupcl devices'), or text found in a platform or device\n"
+       "name.\n"
        "Join several specs with commas. Set GROUPCL_LOG to see the\n"
        "library's log on stderr.\n"
        "\n"
@@ -213,7 +217,7 @@ static int run_help_command(int argc, char **argv) {
   const cli_command *command = find_command(argv[2]);
   if (command == NULL) {
     return cli_usage_error(NULL, "unknown command '%s'. Give one of devices, "
-                                 "explain, conv or demo.",
+                                 "explain, conv, demo, split or bench.",
                            argv[2]);
   }
   char help_flag[] = "--help";
@@ -224,7 +228,7 @@ static int run_help_command(int argc, char **argv) {
 static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     return cli_usage_error(NULL, "missing command. Give one of devices, "
-                                 "explain, conv or demo.");
+                                 "explain, conv, demo, split or bench.");
   }
 
   const char *first = argv[1];
@@ -249,7 +253,7 @@ static int dispatch(int argc, char **argv) {
   const cli_command *command = find_command(first);
   if (command == NULL) {
     return cli_usage_error(NULL, "unknown command '%s'. Give one of devices, "
-                                 "explain, conv or demo.",
+                                 "explain, conv, demo, split or bench.",
                            first);
   }
   return command->run(argc - 1, argv + 1);
