@@ -52,19 +52,17 @@ gcl_status gcl_schedule_parse(const char *text, gcl_plan_options *options) {
 /*
  * The automatic choice. Several devices split a layer only when it is large
  * enough (10^8 multiply-accumulates) for the copies through host memory to
- * pay. On one device, two queues help only an algorithm that launches work
- * per group (caffe_gemm), whose single SGEMM may not fill the device.
+ * pay. On one device the plan keeps one queue: on PoCL a single kernel
+ * already spreads over every core, and extra queues measured no faster
+ * (docs/scheduling.md).
+ * NOTE: GPUs, where one small per-group SGEMM may leave compute units idle,
+ * were not measured; queues:N may pay there.
  */
-static gcl_schedule_policy choose_policy(const gcl_plan *plan,
-                                         int *queues) {
+static gcl_schedule_policy choose_policy(const gcl_plan *plan, int *queues) {
   *queues = 1;
   if (plan->context->device_count > 1 &&
       gcl_geometry_macs(&plan->geometry) >= 1e8)
     return GCL_SCHEDULE_DEVICES;
-  if (plan->algo->id == GCL_ALGORITHM_CAFFE_GEMM && plan->geometry.group > 1) {
-    *queues = 2;
-    return GCL_SCHEDULE_QUEUES;
-  }
   return GCL_SCHEDULE_SINGLE;
 }
 
