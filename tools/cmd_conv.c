@@ -78,12 +78,25 @@ typedef struct conv_job {
   gcl_plan *plan;
 } conv_job;
 
+/* Prints the --algorithm lines of the help, with the library's names. */
+static void print_algorithm_help(void) {
+  fputs("  --algorithm NAME    algorithm to run (default auto): auto lets the\n"
+        "                      library choose by its cost model, or one of\n"
+        "                     ",
+        stdout);
+  for (int id = 1; id < GCL_ALGORITHM_COUNT; id++)
+    printf(" %s%s", gcl_algorithm_name((gcl_algorithm)id),
+           id + 1 < GCL_ALGORITHM_COUNT ? "," : "\n");
+  fputs("                      (exit status 3 if it cannot run the layer)\n",
+        stdout);
+}
+
 static void print_conv_help(void) {
-  puts(
+  fputs(
     "Usage: groupcl conv --input X.npy --weights W.npy --output Y.npy\n"
     "                    [--bias B.npy] [--group G] [--stride S] [--pad P]\n"
     "                    [--dilation D] [--device SPEC]\n"
-    "                    [--algorithm auto|caffe_gemm] [--verbose]\n"
+    "                    [--algorithm NAME] [--verbose]\n"
     "\n"
     "Computes Y = conv(X) with Caffe's Convolution semantics on an OpenCL\n"
     "device. Arrays are .npy files of little-endian float32 in C order, as\n"
@@ -109,9 +122,10 @@ static void print_conv_help(void) {
     "  --transposed        Deconvolution; not supported yet, so the run\n"
     "                      stops with exit status 3\n"
     "  --device SPEC       OpenCL device(s) to use (default: GROUPCL_DEVICES,\n"
-    "                      else 'auto'); see 'groupcl --help'\n"
-    "  --algorithm NAME    auto (the library chooses) or caffe_gemm (im2col\n"
-    "                      and one GEMM per group) (default auto)\n"
+    "                      else 'auto'); see 'groupcl --help'\n",
+    stdout);
+  print_algorithm_help();
+  puts(
     "  --verbose           print the device, the algorithm and the times in\n"
     "                      ms on stderr; the forward time includes copying\n"
     "                      X to the device and Y back\n"
@@ -122,19 +136,6 @@ static void print_conv_help(void) {
     "\n"
     "Exit status: 0 success, 1 runtime failure, 2 usage error, 3 invalid\n"
     "layer or input file, 4 no matching device.");
-}
-
-static int parse_algorithm(const char *text, gcl_algorithm *algorithm) {
-  if (strcmp(text, "auto") == 0) {
-    *algorithm = GCL_ALGORITHM_AUTO;
-  } else if (strcmp(text, "caffe_gemm") == 0) {
-    *algorithm = GCL_ALGORITHM_CAFFE_GEMM;
-  } else {
-    return cli_usage_error(COMMAND, "unknown --algorithm '%s'. Give auto or "
-                                    "caffe_gemm.",
-                           text);
-  }
-  return 0;
 }
 
 static int parse_conv_option(int code, const char *text,
@@ -169,7 +170,9 @@ static int parse_conv_option(int code, const char *text,
     return cli_parse_axis_values(COMMAND, "--dilation", text, 1, max,
                                  &request->dilation);
   case OPTION_ALGORITHM:
-    return parse_algorithm(text, &request->algorithm);
+    if (gcl_algorithm_from_name(text, &request->algorithm) != GCL_SUCCESS)
+      return cli_usage_error(COMMAND, "--algorithm: %s.", gcl_last_error());
+    return 0;
   case OPTION_TRANSPOSED:
     request->transposed = 1;
     return 0;

@@ -24,15 +24,43 @@ static size_t tensor_bytes(int rank, const int64_t *shape) {
   return count * sizeof(float);
 }
 
-/* Picks the requested algorithm, or the first that supports the layer. */
+/*
+ * Picks the requested algorithm, or for GCL_ALGORITHM_AUTO the supported one
+ * with the smallest estimated time, the earlier in registry order on ties.
+ */
 static gcl_status choose_algorithm(gcl_plan *plan, gcl_algorithm requested) {
   const gcl_device_info *device =
       &plan->context->devices[plan->device_index].info;
   char reason[256] = "";
   const gcl_algo *algo;
 
-  if (requested == GCL_ALGORITHM_AUTO)
-    requested = GCL_ALGORITHM_CAFFE_GEMM;
+  if (requested == GCL_ALGORITHM_AUTO) {
+    const gcl_algo *list[GCL_ALGORITHM_COUNT];
+    size_t count = gcl_algo_list(list, GCL_ALGORITHM_COUNT);
+    double best_seconds = 0.0;
+
+    plan->algo = NULL;
+    for (size_t i = 0; i < count && i < GCL_ALGORITHM_COUNT; i++) {
+      double seconds;
+
+      if (!list[i]->supports(&plan->geometry, device, reason, sizeof reason))
+        continue;
+      seconds = list[i]->estimate_seconds(&plan->geometry, device);
+      GCL_LOG_DEBUG("algorithm %s: estimated %.3g s", list[i]->name,
+                    seconds);
+      if (plan->algo == NULL || seconds < best_seconds) {
+        plan->algo = list[i];
+        best_seconds = seconds;
+      }
+    }
+    if (plan->algo == NULL)
+      return gcl_fail(GCL_ERROR_UNSUPPORTED,
+                      "no algorithm can run this layer on device '%s'; the "
+                      "last one declined: %s",
+                      device->device_name, reason);
+    return GCL_SUCCESS;
+  }
+
   algo = gcl_algo_find(requested);
   if (algo == NULL)
     return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
