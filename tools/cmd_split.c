@@ -342,8 +342,6 @@ static int parse_split_options(int argc, char **argv,
 
 /*
  * Picks the installed suite, or the source tree's copy before install.
- * NOTE: make install does not install bench/suite.csv yet, so an installed
- * groupcl finds a default suite only while its source tree exists.
  */
 static const char *default_suite_path(void) {
   static const char installed[] = GCL_DATADIR "/suite.csv";

@@ -101,6 +101,11 @@ int cli_create_context(const char *command, const char *device_spec,
   if (status == GCL_SUCCESS) {
     return 0;
   }
+  if (status == GCL_ERROR_INVALID_ARGUMENT) {
+    /* A malformed spec, such as ",", is a usage error. */
+    cli_error(command, "--device: %s", gcl_last_error());
+    return CLI_EXIT_USAGE;
+  }
   if (status != GCL_ERROR_DEVICE_NOT_FOUND) {
     return cli_library_error(command, "creating the OpenCL context", status);
   }

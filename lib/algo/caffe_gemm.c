@@ -32,13 +32,18 @@ static int64_t column_elements(const gcl_geometry *g) {
 static int caffe_gemm_supports(const gcl_geometry *g,
                                const gcl_device_info *device, char *reason,
                                size_t reason_size) {
+  int64_t input = g->batch * g->channels * g->in_size;
+  int64_t output = g->batch * g->num_output * g->out_size;
+
   (void)device;
   if (column_elements(g) > GCL_INT_INDEX_LIMIT ||
-      g->batch * g->channels * g->in_size > GCL_INT_INDEX_LIMIT ||
-      g->batch * g->num_output * g->out_size > GCL_INT_INDEX_LIMIT) {
+      input > GCL_INT_INDEX_LIMIT || output > GCL_INT_INDEX_LIMIT) {
     snprintf(reason, reason_size,
-             "a tensor or the column matrix has 2^31 or more elements, "
-             "beyond the 32-bit indexing of the im2col kernel");
+             "the input (%lld floats), output (%lld) or column matrix "
+             "(%lld) reach 2^31 elements, beyond the 32-bit indexing of "
+             "the im2col kernel",
+             (long long)input, (long long)output,
+             (long long)column_elements(g));
     return 0;
   }
   return 1;

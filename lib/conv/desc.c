@@ -10,8 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Largest size accepted on any axis; keeps every product below 2^63. */
-#define GCL_MAX_EXTENT ((int64_t)1 << 31)
+/* Largest size accepted on any axis (Caffe stores sizes as 32-bit ints);
+ * keeps every product of a few sizes below 2^63. */
+#define GCL_MAX_EXTENT (((int64_t)1 << 31) - 1)
 
 void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
                         int64_t channels, int64_t num_output,

@@ -13,12 +13,22 @@ static void read_threshold(void) {
   static const char *const names[] = {"off", "error", "warn", "info", "debug"};
   const char *value = getenv("GROUPCL_LOG");
 
-  if (value == NULL)
+  if (value == NULL || value[0] == '\0')
     return;
   for (int level = 0; level <= GCL_LOG_DEBUG; level++) {
-    if (strcmp(value, names[level]) == 0)
+    if (strcmp(value, names[level]) == 0) {
       threshold = (gcl_log_level)level;
+      return;
+    }
   }
+
+  /* The user asked for logging, so a misspelt level gets one warning and
+   * the warning level, rather than silence. */
+  threshold = GCL_LOG_WARN;
+  fprintf(stderr,
+          "groupcl warning: GROUPCL_LOG=%s is not a level; use off, error, "
+          "warn, info or debug\n",
+          value);
 }
 
 gcl_log_level gcl_log_threshold(void) {
