@@ -838,6 +838,23 @@ Test(cli, conv_unknown_device_exits_4) {
   free_run(&run);
 }
 
+Test(cli, conv_empty_device_spec_is_usage_error) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--output",
+                          output_path, "--device", ",");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--device: ", "stderr");
+  expect_contains(run.err, "contains no term", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
 Test(cli, conv_reads_device_from_environment) {
   char input_path[PATH_CAPACITY];
   char weights_path[PATH_CAPACITY];
