@@ -486,6 +486,8 @@ typedef struct conv_case {
   const char *stride_flag; /* as given on the command line; NULL: omitted */
   const char *pad_flag;
   const char *dilation_flag;
+  const char *schedule_flag; /* --schedule value, or NULL */
+  int trace;                  /* pass --trace and check the file */
 } conv_case;
 
 static void fill_values(float *values, size_t count, uint32_t seed) {
@@ -576,11 +578,22 @@ static void check_conv_case(const conv_case *c) {
   add_args(args, &count, "--stride", c->stride_flag);
   add_args(args, &count, "--pad", c->pad_flag);
   add_args(args, &count, "--dilation", c->dilation_flag);
+  add_args(args, &count, "--schedule", c->schedule_flag);
+  char trace_path[PATH_CAPACITY];
+  make_path(trace_path, "trace.json");
+  add_args(args, &count, "--trace", c->trace ? trace_path : NULL);
   args[count] = NULL;
 
   tool_run run = run_tool_in(NULL, args);
   expect_exit(&run, 0);
   free_run(&run);
+  if (c->trace) {
+    char *text = read_whole_file(trace_path);
+    cr_assert_not_null(text, "no trace file at %s", trace_path);
+    expect_contains(text, "{\"displayTimeUnit\"", "trace");
+    expect_contains(text, "\"ph\":\"X\"", "trace");
+    free(text);
+  }
 
   int64_t expected_shape[GCL_MAX_RANK];
   cr_assert_eq(gcl_conv_output_shape(&desc, rank, input_shape,
@@ -619,6 +632,24 @@ static void check_conv_case(const conv_case *c) {
   free(input);
   free(weights);
   free(bias);
+}
+
+Test(cli, conv_on_three_queues_with_trace) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 2,
+                       .channels = 14,
+                       .num_output = 7,
+                       .group = 7,
+                       .in = {6, 8},
+                       .kernel = {3, 3},
+                       .stride = {1, 1},
+                       .pad = {1, 1},
+                       .dilation = {1, 1},
+                       .bias_term = 1,
+                       .pad_flag = "1",
+                       .schedule_flag = "queues:3",
+                       .trace = 1};
+  check_conv_case(&c);
 }
 
 Test(cli, conv_1d_matches_reference) {
@@ -993,5 +1024,21 @@ Test(cli, demo_missing_image_is_invalid_input) {
                           output_dir);
   expect_exit(&run, 3);
   expect_contains(run.err, "absent.png", "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_rejects_unknown_schedule) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--output",
+                          output_path, "--schedule", "queues:0");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--schedule: ", "stderr");
+  cr_expect_not(file_exists(output_path));
   free_run(&run);
 }

@@ -29,6 +29,8 @@ enum conv_option_code {
   OPTION_TRANSPOSED,
   OPTION_DEVICE,
   OPTION_ALGORITHM,
+  OPTION_SCHEDULE,
+  OPTION_TRACE,
   OPTION_VERBOSE
 };
 
@@ -44,6 +46,8 @@ static const struct option conv_options[] = {
     {"transposed", no_argument, NULL, OPTION_TRANSPOSED},
     {"device", required_argument, NULL, OPTION_DEVICE},
     {"algorithm", required_argument, NULL, OPTION_ALGORITHM},
+    {"schedule", required_argument, NULL, OPTION_SCHEDULE},
+    {"trace", required_argument, NULL, OPTION_TRACE},
     {"verbose", no_argument, NULL, OPTION_VERBOSE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
@@ -59,6 +63,8 @@ typedef struct conv_request {
   cli_axis_values pad;
   cli_axis_values dilation;
   gcl_algorithm algorithm;
+  gcl_plan_options schedule; /* only schedule and queues are read */
+  const char *trace_path;    /* NULL: no timeline */
   int transposed;
   int verbose;
   int show_help;
@@ -96,7 +102,8 @@ static void print_conv_help(void) {
     "Usage: groupcl conv --input X.npy --weights W.npy --output Y.npy\n"
     "                    [--bias B.npy] [--group G] [--stride S] [--pad P]\n"
     "                    [--dilation D] [--device SPEC]\n"
-    "                    [--algorithm NAME] [--verbose]\n"
+    "                    [--algorithm NAME] [--schedule POLICY]\n"
+    "                    [--trace FILE.json] [--transposed] [--verbose]\n"
     "\n"
     "Computes Y = conv(X) with Caffe's Convolution semantics on an OpenCL\n"
     "device. Arrays are .npy files of little-endian float32 in C order, as\n"
@@ -126,6 +133,13 @@ static void print_conv_help(void) {
     stdout);
   print_algorithm_help();
   puts(
+    "  --schedule POLICY   where the groups run (default auto): single (one\n"
+    "                      queue), queues:N (N queues of the first device),\n"
+    "                      devices (every selected device, in proportion to\n"
+    "                      its measured speed) or auto\n"
+    "  --trace FILE.json   write a Chrome trace-event timeline of the run\n"
+    "                      (one row per device queue; open it in Perfetto or\n"
+    "                      chrome://tracing), only when the run succeeds\n"
     "  --verbose           print the device, the algorithm and the times in\n"
     "                      ms on stderr; the forward time includes copying\n"
     "                      X to the device and Y back\n"
@@ -173,6 +187,13 @@ static int parse_conv_option(int code, const char *text,
     if (gcl_algorithm_from_name(text, &request->algorithm) != GCL_SUCCESS)
       return cli_usage_error(COMMAND, "--algorithm: %s.", gcl_last_error());
     return 0;
+  case OPTION_SCHEDULE:
+    if (gcl_schedule_parse(text, &request->schedule) != GCL_SUCCESS)
+      return cli_usage_error(COMMAND, "--schedule: %s.", gcl_last_error());
+    return 0;
+  case OPTION_TRACE:
+    request->trace_path = text;
+    return 0;
   case OPTION_TRANSPOSED:
     request->transposed = 1;
     return 0;
@@ -189,6 +210,7 @@ static int parse_conv_options(int argc, char **argv, conv_request *request) {
   memset(request, 0, sizeof *request);
   request->group = 1;
   request->algorithm = GCL_ALGORITHM_AUTO;
+  gcl_plan_options_init(&request->schedule);
 
   int code;
   while ((code = getopt_long(argc, argv, ":h", conv_options, NULL)) != -1) {
@@ -397,6 +419,9 @@ static int run_on_device(const conv_request *request, conv_job *job) {
   gcl_plan_options options;
   gcl_plan_options_init(&options);
   options.algorithm = request->algorithm;
+  options.schedule = request->schedule.schedule;
+  options.queues = request->schedule.queues;
+  options.profile = request->trace_path != NULL;
   const double plan_start = cli_now_ms();
   status = gcl_plan_create(job->conv, job->input.rank, job->input.shape,
                            &options, &job->plan);
@@ -413,11 +438,14 @@ static int run_on_device(const conv_request *request, conv_job *job) {
 
   if (request->verbose) {
     char device_name[192];
-    cli_error(COMMAND, "device %s, algorithm %s, plan %.1f ms, forward %.3f ms",
+    cli_error(COMMAND,
+              "device %s, algorithm %s, %zu slot(s), plan %.1f ms, "
+              "forward %.3f ms",
               cli_context_device_name(job->context, device_name,
                                       sizeof device_name),
               gcl_algorithm_name(gcl_plan_algorithm(job->plan)),
-              forward_start - plan_start, forward_end - forward_start);
+              gcl_plan_slot_count(job->plan), forward_start - plan_start,
+              forward_end - forward_start);
   }
   return 0;
 }
@@ -427,6 +455,16 @@ static int write_output(const conv_request *request, const conv_job *job) {
   if (npy_write(request->output_path, job->input.rank, job->output_shape,
                 job->output, error, sizeof error) != 0) {
     cli_error(COMMAND, "--output: %s", error);
+    return CLI_EXIT_RUNTIME;
+  }
+  return 0;
+}
+
+static int write_trace(const conv_request *request, const conv_job *job) {
+  const gcl_status status =
+      gcl_plan_write_trace(job->plan, request->trace_path);
+  if (status != GCL_SUCCESS) {
+    cli_error(COMMAND, "--trace: %s", gcl_last_error());
     return CLI_EXIT_RUNTIME;
   }
   return 0;
@@ -461,6 +499,9 @@ static int run_conv(const conv_request *request) {
   }
   if (rc == 0) {
     rc = write_output(request, &job);
+  }
+  if (rc == 0 && request->trace_path != NULL) {
+    rc = write_trace(request, &job);
   }
 
   release_job(&job);
