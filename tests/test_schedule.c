@@ -673,3 +673,53 @@ Test(schedule, trace_needs_profiling) {
   gcl_context_destroy(context);
   free_data(&d);
 }
+
+/* A slot on the second device copies on its own queue, in parts. */
+Test(schedule, remote_copies_overlap_in_parts) {
+  two_device_setup s;
+  gcl_plan_options options;
+  gcl_plan *plan = NULL;
+  const double even[2] = {1.0, 1.0};
+  float *output;
+  char path[] = "/tmp/gcl_remote_trace_XXXXXX";
+  char text[1 << 16];
+  size_t length;
+  FILE *file;
+  int descriptor;
+
+  open_two_devices(&s);
+  gcl_plan_options_init(&options);
+  options.schedule = GCL_SCHEDULE_DEVICES;
+  options.device_throughput = even;
+  options.profile = 1;
+  cr_assert_eq(gcl_plan_create(s.conv, 4, s.shape, &options, &plan),
+               GCL_SUCCESS, "%s", gcl_last_error());
+  cr_assert_eq(plan->slots[1].chunks, 2, "batch 2 should run in 2 parts");
+  output = test_alloc_guarded(s.data.n_out);
+  cr_assert_eq(gcl_plan_forward(plan, s.data.input, output), GCL_SUCCESS,
+               "%s", gcl_last_error());
+
+  descriptor = mkstemp(path);
+  cr_assert_geq(descriptor, 0);
+  close(descriptor);
+  cr_assert_eq(gcl_plan_write_trace(plan, path), GCL_SUCCESS, "%s",
+               gcl_last_error());
+  file = fopen(path, "r");
+  cr_assert_not_null(file);
+  length = fread(text, 1, sizeof text - 1, file);
+  text[length] = '\0';
+  fclose(file);
+  unlink(path);
+
+  cr_assert(strstr(text, "\"name\":\"copies of queue 0\"") != NULL,
+            "no copy queue row");
+  cr_assert(strstr(text, "\"name\":\"write input\",\"ph\":\"X\",\"pid\":1,"
+                         "\"tid\":100") != NULL,
+            "no input copy on device 1's copy queue");
+  cr_assert(strstr(text, "\"name\":\"read output\",\"ph\":\"X\",\"pid\":1,"
+                         "\"tid\":100") != NULL,
+            "no output copy on device 1's copy queue");
+  free(output);
+  gcl_plan_destroy(plan);
+  close_two_devices(&s);
+}

@@ -18,7 +18,15 @@ typedef struct gcl_slot {
   /* Compact input and output slices, for slots off the first device. */
   cl_mem input;
   cl_mem output;
+  /*
+   * Off the first device, the slot's images run in `chunks` equal parts
+   * (the algorithm is prepared for one part), and copies go to a second
+   * queue so one part's transfers overlap another part's compute.
+   */
+  int64_t chunks;
+  cl_command_queue copy_queue;
   gcl_trace trace;
+  gcl_trace copy_trace;
 } gcl_slot;
 
 struct gcl_plan {

@@ -84,40 +84,145 @@ typedef struct device_job {
   char message[4096];
 } device_job;
 
-static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
-                                  const float *input, float *gathered) {
-  tensor_rect in_rect = slot_rect(plan, slot, 0);
-  tensor_rect out_rect = slot_rect(plan, slot, 1);
-  gcl_launch launch = slot_launch(plan, slot);
-  size_t compact_origin[3] = {0, 0, 0};
-  gcl_tensor_view in_view = {slot->input, 0, in_rect.region[0] / sizeof(float)};
-  gcl_tensor_view out_view = {slot->output, 0,
-                              out_rect.region[0] / sizeof(float)};
-  gcl_status status;
+/* Makes a slot's queue wait for events of the main queue or the caller. */
+static gcl_status wait_on(gcl_slot *slot, cl_uint count,
+                          const cl_event *events) {
   cl_int code;
 
-  code = clEnqueueWriteBufferRect(
-      slot->queue, slot->input, CL_FALSE, compact_origin, in_rect.origin,
-      in_rect.region, in_rect.region[0], 0, in_rect.row_pitch, 0, input, 0,
-      NULL, gcl_trace_event(launch.trace, "write input"));
-  if (code == CL_SUCCESS &&
-      gcl_fault_hit(GCL_FAULT_ENQUEUE,
-                    plan->context->devices[slot->info.device_index].device))
-    code = CL_OUT_OF_RESOURCES; /* injected by a test */
+  if (count == 0)
+    return GCL_SUCCESS;
+  code = clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
   if (code != CL_SUCCESS)
-    return gcl_fail_cl(code, "copying the input slice to the device");
-
-  status = plan->algo->enqueue(slot->algo_state, &launch, &in_view, &out_view);
-  if (status != GCL_SUCCESS)
-    return status;
-
-  code = clEnqueueReadBufferRect(
-      slot->queue, slot->output, CL_FALSE, compact_origin, out_rect.origin,
-      out_rect.region, out_rect.region[0], 0, out_rect.row_pitch, 0, gathered,
-      0, NULL, gcl_trace_event(launch.trace, "read output"));
-  if (code != CL_SUCCESS)
-    return gcl_fail_cl(code, "copying the output slice from the device");
+    return gcl_fail_cl(code, "making queue %u wait for its input",
+                       slot->info.queue_index);
   return GCL_SUCCESS;
+}
+
+/* Records an event the caller also keeps, for the timeline. */
+static void trace_keep(gcl_trace *trace, const char *label, cl_event event) {
+  cl_event *traced = gcl_trace_event(trace, label);
+
+  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS)
+    *traced = event;
+}
+
+/* The rectangle of part `part` of a slot's images, `images` per part. */
+static tensor_rect part_rect(tensor_rect rect, int64_t part, int64_t images) {
+  rect.origin[1] += (size_t)(part * images);
+  rect.region[1] = (size_t)images;
+  return rect;
+}
+
+static void release_events(cl_event *events, size_t count) {
+  for (size_t i = 0; i < count; i++) {
+    if (events[i] != NULL)
+      clReleaseEvent(events[i]);
+    events[i] = NULL;
+  }
+}
+
+/* Enqueues every part's input copy on the copy queue, before any output
+ * copy, so the copy queue never holds a write behind a compute. */
+static gcl_status write_parts(gcl_plan *plan, gcl_slot *slot,
+                              const float *input, cl_event *written) {
+  tensor_rect rect = slot_rect(plan, slot, 0);
+  gcl_trace *trace = plan->profile ? &slot->copy_trace : NULL;
+  int64_t images = slot->geometry.batch;
+
+  for (int64_t part = 0; part < slot->chunks; part++) {
+    tensor_rect piece = part_rect(rect, part, images);
+    size_t compact_origin[3] = {0, (size_t)(part * images), 0};
+    cl_int code = clEnqueueWriteBufferRect(
+        slot->copy_queue, slot->input, CL_FALSE, compact_origin, piece.origin,
+        piece.region, rect.region[0], 0, rect.row_pitch, 0, input, 0, NULL,
+        &written[part]);
+
+    if (code == CL_SUCCESS &&
+        gcl_fault_hit(GCL_FAULT_ENQUEUE,
+                      plan->context->devices[slot->info.device_index].device))
+      code = CL_OUT_OF_RESOURCES; /* injected by a test */
+    if (code != CL_SUCCESS)
+      return gcl_fail_cl(code, "copying the input slice to the device");
+    trace_keep(trace, "write input", written[part]);
+  }
+  clFlush(slot->copy_queue);
+  return GCL_SUCCESS;
+}
+
+/* Runs each part once its input has arrived; marks each part's end. */
+static gcl_status compute_parts(gcl_plan *plan, gcl_slot *slot,
+                                const cl_event *written, cl_event *computed) {
+  size_t in_image = slot_rect(plan, slot, 0).region[0] / sizeof(float);
+  size_t out_image = slot_rect(plan, slot, 1).region[0] / sizeof(float);
+  size_t images = (size_t)slot->geometry.batch;
+  gcl_launch launch = slot_launch(plan, slot);
+
+  for (int64_t part = 0; part < slot->chunks; part++) {
+    gcl_tensor_view in_view = {slot->input, (size_t)part * images * in_image,
+                               in_image};
+    gcl_tensor_view out_view = {slot->output,
+                                (size_t)part * images * out_image, out_image};
+    gcl_status status = wait_on(slot, 1, &written[part]);
+    cl_int code;
+
+    if (status == GCL_SUCCESS)
+      status = plan->algo->enqueue(slot->algo_state, &launch, &in_view,
+                                   &out_view);
+    if (status != GCL_SUCCESS)
+      return status;
+    code = clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &computed[part]);
+    if (code != CL_SUCCESS)
+      return gcl_fail_cl(code, "marking the end of part %lld",
+                         (long long)part);
+  }
+  clFlush(slot->queue);
+  return GCL_SUCCESS;
+}
+
+/* Copies each part's output back as soon as its compute ends. */
+static gcl_status read_parts(gcl_plan *plan, gcl_slot *slot,
+                             const cl_event *computed, float *gathered) {
+  tensor_rect rect = slot_rect(plan, slot, 1);
+  gcl_trace *trace = plan->profile ? &slot->copy_trace : NULL;
+  int64_t images = slot->geometry.batch;
+
+  for (int64_t part = 0; part < slot->chunks; part++) {
+    tensor_rect piece = part_rect(rect, part, images);
+    size_t compact_origin[3] = {0, (size_t)(part * images), 0};
+    cl_int code = clEnqueueReadBufferRect(
+        slot->copy_queue, slot->output, CL_FALSE, compact_origin,
+        piece.origin, piece.region, rect.region[0], 0, rect.row_pitch, 0,
+        gathered, 1, &computed[part],
+        gcl_trace_event(trace, "read output"));
+
+    if (code != CL_SUCCESS)
+      return gcl_fail_cl(code, "copying the output slice from the device");
+  }
+  clFlush(slot->copy_queue);
+  return GCL_SUCCESS;
+}
+
+/*
+ * Runs a slot of another device: input parts go out on the copy queue,
+ * parts compute on the slot's queue, outputs come back on the copy queue,
+ * so with several parts the copies overlap the compute.
+ */
+static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
+                                  const float *input, float *gathered) {
+  cl_event written[8] = {NULL}, computed[8] = {NULL};
+  gcl_status status;
+
+  status = write_parts(plan, slot, input, written);
+  if (status == GCL_SUCCESS)
+    status = compute_parts(plan, slot, written, computed);
+  if (status == GCL_SUCCESS)
+    status = read_parts(plan, slot, computed, gathered);
+
+  /* Releasing is safe while commands still wait: OpenCL keeps the events
+   * alive until the commands that depend on them are done. */
+  release_events(written, 8);
+  release_events(computed, 8);
+  return status;
 }
 
 /* Thread body: runs every slot of one device, then waits for its queue. */
@@ -139,6 +244,8 @@ static int run_device_job(void *argument) {
     if (slot->info.device_index != job->device_index)
       continue;
     code = clFinish(slot->queue);
+    if (code == CL_SUCCESS)
+      code = clFinish(slot->copy_queue);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "running on the device");
   }
@@ -203,14 +310,19 @@ static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
 
 static void reset_traces(gcl_plan *plan) {
   gcl_trace_reset(&plan->main_trace);
-  for (size_t i = 0; i < plan->slot_count; i++)
+  for (size_t i = 0; i < plan->slot_count; i++) {
     gcl_trace_reset(&plan->slots[i].trace);
+    gcl_trace_reset(&plan->slots[i].copy_trace);
+  }
 }
 
 static void finish_all(gcl_plan *plan) {
   clFinish(plan->context->devices[0].queue);
-  for (size_t i = 0; i < plan->slot_count; i++)
+  for (size_t i = 0; i < plan->slot_count; i++) {
     clFinish(plan->slots[i].queue);
+    if (plan->slots[i].copy_queue != NULL)
+      clFinish(plan->slots[i].copy_queue);
+  }
 }
 
 static gcl_status ensure_scratch(gcl_plan *plan, int need_input) {
@@ -238,19 +350,6 @@ static gcl_status ensure_staging(gcl_plan *plan) {
   return status;
 }
 
-/* Makes a slot's queue wait for events of the main queue or the caller. */
-static gcl_status wait_on(gcl_slot *slot, cl_uint count,
-                          const cl_event *events) {
-  cl_int code;
-
-  if (count == 0)
-    return GCL_SUCCESS;
-  code = clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
-  if (code != CL_SUCCESS)
-    return gcl_fail_cl(code, "making queue %u wait for its input",
-                       slot->info.queue_index);
-  return GCL_SUCCESS;
-}
 
 static uint64_t remote_bytes(const gcl_plan *plan) {
   uint64_t bytes = 0;
@@ -298,12 +397,8 @@ static gcl_status enqueue_local_slots(gcl_plan *plan, cl_event input_ready,
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the output from the device");
     *bytes += rect.region[0] * rect.region[1];
-    if (plan->profile) {
-      cl_event *traced = gcl_trace_event(&slot->trace, "read output");
-
-      if (traced != NULL && clRetainEvent(reads[i]) == CL_SUCCESS)
-        *traced = reads[i];
-    }
+    if (plan->profile)
+      trace_keep(&slot->trace, "read output", reads[i]);
     clFlush(slot->queue);
   }
   return status;
@@ -318,12 +413,8 @@ static gcl_status write_input(gcl_plan *plan, const float *input,
                               plan->input_bytes, input, 0, NULL, input_ready);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input to the device");
-  if (plan->profile) {
-    cl_event *traced = gcl_trace_event(&plan->main_trace, "write input");
-
-    if (traced != NULL && clRetainEvent(*input_ready) == CL_SUCCESS)
-      *traced = *input_ready;
-  }
+  if (plan->profile)
+    trace_keep(&plan->main_trace, "write input", *input_ready);
   clFlush(main_queue);
   return GCL_SUCCESS;
 }

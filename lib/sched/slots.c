@@ -28,6 +28,28 @@ static gcl_status open_queue(gcl_plan *plan, gcl_slot *slot) {
   return GCL_SUCCESS;
 }
 
+/* Largest divisor of images from 2 to 8, or 1: the parts a remote slot's
+ * batch runs in, so copies of one part overlap the compute of another. */
+static int64_t chunk_count(int64_t images) {
+  for (int64_t parts = 8; parts >= 2; parts--) {
+    if (images % parts == 0)
+      return parts;
+  }
+  return 1;
+}
+
+static gcl_status open_copy_queue(gcl_plan *plan, gcl_slot *slot) {
+  gcl_device_slot *device = &plan->context->devices[slot->info.device_index];
+  cl_int code;
+
+  slot->copy_queue = clCreateCommandQueue(device->cl_ctx, device->device,
+                                          CL_QUEUE_PROFILING_ENABLE, &code);
+  if (slot->copy_queue == NULL)
+    return gcl_fail_cl(code, "creating a copy queue on device '%s'",
+                       device->info.device_name);
+  return GCL_SUCCESS;
+}
+
 static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
                                gcl_slot *slot) {
   const gcl_geometry *full = &plan->geometry;
@@ -40,10 +62,19 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
   gcl_status status;
 
   gcl_slot_geometry(full, &slot->info, &slot->geometry);
+  slot->chunks = 1;
+  if (device != 0) {
+    slot->chunks = chunk_count(slot->geometry.batch);
+    slot->geometry.batch /= slot->chunks;
+  }
   slot->trace.device_index = device;
   slot->trace.queue_index = slot->info.queue_index;
+  slot->copy_trace.device_index = device;
+  slot->copy_trace.queue_index = GCL_COPY_QUEUE_ROW + slot->info.queue_index;
 
   status = open_queue(plan, slot);
+  if (status == GCL_SUCCESS && device != 0)
+    status = open_copy_queue(plan, slot);
   if (status == GCL_SUCCESS)
     status = plan->algo->prepare(&slot->geometry, plan->context, device,
                                  weights, bias, &slot->algo_state);
@@ -104,7 +135,12 @@ void gcl_slots_release(gcl_plan *plan) {
 
     if (slot->queue != NULL)
       clFinish(slot->queue);
+    if (slot->copy_queue != NULL) {
+      clFinish(slot->copy_queue);
+      clReleaseCommandQueue(slot->copy_queue);
+    }
     gcl_trace_free(&slot->trace);
+    gcl_trace_free(&slot->copy_trace);
     if (plan->algo != NULL)
       plan->algo->release(slot->algo_state);
     if (slot->input != NULL)

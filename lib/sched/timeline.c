@@ -57,7 +57,8 @@ gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info) {
   info->bytes_moved = plan->last_bytes_moved;
   info->slot_count = plan->slot_count;
   for (size_t i = 0; i < plan->slot_count && i < 64; i++)
-    info->slot_busy_seconds[i] = busy_seconds(&plan->slots[i].trace);
+    info->slot_busy_seconds[i] = busy_seconds(&plan->slots[i].trace) +
+                                 busy_seconds(&plan->slots[i].copy_trace);
 
   /* Transfers on the main queue count towards the first slot there. */
   for (size_t i = 0; i < plan->slot_count && i < 64; i++) {
@@ -78,8 +79,9 @@ static cl_ulong earliest_start(const gcl_plan *plan) {
   for (size_t i = 0; i < plan->main_trace.count; i++)
     if (event_span(plan->main_trace.entries[i].event, &s) && s.start < first)
       first = s.start;
-  for (size_t t = 0; t < plan->slot_count; t++) {
-    const gcl_trace *trace = &plan->slots[t].trace;
+  for (size_t t = 0; t < 2 * plan->slot_count; t++) {
+    const gcl_slot *slot = &plan->slots[t / 2];
+    const gcl_trace *trace = t % 2 == 0 ? &slot->trace : &slot->copy_trace;
 
     for (size_t i = 0; i < trace->count; i++)
       if (event_span(trace->entries[i].event, &s) && s.start < first)
@@ -140,6 +142,12 @@ static void write_names(FILE *file, const gcl_plan *plan, int *first) {
             slot->device_index, slot->queue_index, slot->queue_index,
             (long long)slot->group_begin, (long long)slot->group_end - 1,
             (long long)slot->batch_begin, (long long)slot->batch_end - 1);
+    if (plan->slots[i].copy_queue != NULL)
+      fprintf(file,
+              ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%zu,"
+              "\"tid\":%u,\"args\":{\"name\":\"copies of queue %u\"}}",
+              slot->device_index, GCL_COPY_QUEUE_ROW + slot->queue_index,
+              slot->queue_index);
   }
 }
 
@@ -150,8 +158,10 @@ static int write_timeline(FILE *file, const gcl_plan *plan) {
   fprintf(file, "{\"displayTimeUnit\":\"ms\",\"traceEvents\":[");
   write_names(file, plan, &first);
   write_spans(file, &plan->main_trace, zero, &first);
-  for (size_t i = 0; i < plan->slot_count; i++)
+  for (size_t i = 0; i < plan->slot_count; i++) {
     write_spans(file, &plan->slots[i].trace, zero, &first);
+    write_spans(file, &plan->slots[i].copy_trace, zero, &first);
+  }
   fprintf(file, "\n]}\n");
   return ferror(file) ? -1 : 0;
 }

@@ -22,6 +22,9 @@ typedef struct gcl_trace {
   int failed; /* an allocation failed, so later events are not recorded */
 } gcl_trace;
 
+/* Timeline row of a slot's copy queue: this plus the slot's queue index. */
+#define GCL_COPY_QUEUE_ROW 100
+
 /* Releases the recorded events and empties the trace, keeping its memory. */
 void gcl_trace_reset(gcl_trace *trace);
 
