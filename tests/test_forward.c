@@ -271,7 +271,7 @@ Test(forward, second_plan_compiles_nothing) {
   cl_fixture_open(&f);
   test_layer_desc(&cl_layer, &desc, input_shape);
   cr_assert_eq(gcl_context_get_stats(f.context, &before), GCL_SUCCESS);
-  cr_assert_gt(before.programs_built, 0);
+  cr_assert_gt(before.programs_built + before.programs_loaded, 0);
   cr_assert_eq(gcl_plan_create(f.conv, 4, input_shape, NULL, &again),
                GCL_SUCCESS, "%s", gcl_last_error());
   cr_assert_eq(gcl_context_get_stats(f.context, &after), GCL_SUCCESS);
@@ -279,6 +279,10 @@ Test(forward, second_plan_compiles_nothing) {
                "the second plan built %llu programs",
                (unsigned long long)(after.programs_built -
                                     before.programs_built));
+  cr_assert_eq(after.programs_loaded, before.programs_loaded,
+               "the second plan loaded %llu programs from disk",
+               (unsigned long long)(after.programs_loaded -
+                                    before.programs_loaded));
   cr_assert_gt(after.program_cache_hits, before.program_cache_hits);
   gcl_plan_destroy(again);
   cl_fixture_close(&f);

@@ -53,8 +53,10 @@ typedef struct cache_fixture {
 static void fixture_open(cache_fixture *f) {
   cl_int code;
 
-  /* The environment of the test run must not change the options. */
+  /* The environment of the test run must not change the options, and a
+   * warm disk cache must not turn the counted builds into loads. */
   unsetenv("GROUPCL_BUILD_OPTIONS");
+  cr_assert_eq(setenv("GROUPCL_CACHE", "off", 1), 0);
   memset(f, 0, sizeof *f);
   f->context = test_context();
   f->cl_ctx = gcl_context_cl_context(f->context, 0);
@@ -79,16 +81,21 @@ static gcl_status build(cache_fixture *f, const char *file_name,
                            options, program);
 }
 
-/* Fails unless the cache counted exactly `built` builds and `hits` hits. */
+/* Fails unless the cache counted exactly `built` builds and `hits` hits,
+ * and no loads from disk. */
 static void expect_counts(const cache_fixture *f, uint64_t built,
                           uint64_t hits) {
-  uint64_t actual_built = 0, actual_hits = 0;
+  uint64_t actual_built = 0, actual_hits = 0, actual_loaded = 0;
 
-  gcl_program_cache_stats(f->cache, &actual_built, &actual_hits);
+  gcl_program_cache_stats(f->cache, &actual_built, &actual_hits,
+                          &actual_loaded);
   cr_assert_eq(actual_built, built, "%llu builds counted, expected %llu",
                (unsigned long long)actual_built, (unsigned long long)built);
   cr_assert_eq(actual_hits, hits, "%llu cache hits counted, expected %llu",
                (unsigned long long)actual_hits, (unsigned long long)hits);
+  cr_assert_eq(actual_loaded, 0,
+               "%llu programs loaded from disk with GROUPCL_CACHE=off",
+               (unsigned long long)actual_loaded);
 }
 
 /* ---- caching ---------------------------------------------------------------- */

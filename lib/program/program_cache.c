@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program/program_cache.h"
 
+#include "program/disk_cache.h"
 #include "program/kernel_sources.h"
 #include "util/error.h"
 #include "util/fault.h"
@@ -31,6 +32,7 @@ struct gcl_program_cache {
   cache_entry *entries;
   uint64_t built;
   uint64_t hits;
+  uint64_t loaded;
 };
 
 gcl_program_cache *gcl_program_cache_create(void) {
@@ -70,13 +72,14 @@ void gcl_program_cache_destroy(gcl_program_cache *cache) {
 }
 
 void gcl_program_cache_stats(const gcl_program_cache *cache, uint64_t *built,
-                             uint64_t *hits) {
+                             uint64_t *hits, uint64_t *loaded) {
   /* The counters only grow; a torn read is not possible for aligned
    * 64-bit values on the platforms groupcl targets, but take the lock
-   * anyway for a consistent pair. */
+   * anyway for a consistent set. */
   mtx_lock((mtx_t *)&cache->lock);
   *built = cache->built;
   *hits = cache->hits;
+  *loaded = cache->loaded;
   mtx_unlock((mtx_t *)&cache->lock);
 }
 
@@ -152,10 +155,12 @@ static gcl_status report_build_failure(cl_program program, cl_device_id device,
   return status;
 }
 
-/* Builds source with all_options, the complete option string. */
+/* Builds source with all_options, the complete option string; a nonzero
+ * inject_fault makes a successful build fail, for tests. */
 static gcl_status compile(cl_context cl_ctx, cl_device_id device,
                           const char *file_name, const char *source,
-                          const char *all_options, cl_program *program) {
+                          const char *all_options, int inject_fault,
+                          cl_program *program) {
   cl_int code;
   gcl_status status = GCL_SUCCESS;
 
@@ -164,8 +169,8 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
     return gcl_fail_cl(code, "clCreateProgramWithSource for %s", file_name);
 
   code = clBuildProgram(*program, 1, &device, all_options, NULL, NULL);
-  if (code == CL_SUCCESS && gcl_fault_hit(GCL_FAULT_BUILD, device))
-    code = CL_BUILD_PROGRAM_FAILURE; /* injected by a test */
+  if (code == CL_SUCCESS && inject_fault)
+    code = CL_BUILD_PROGRAM_FAILURE;
   if (code != CL_SUCCESS) {
     status = report_build_failure(*program, device, code, file_name,
                                   all_options);
@@ -192,6 +197,41 @@ static cache_entry *new_entry(cl_context cl_ctx, cl_device_id device,
     return NULL;
   }
   return entry;
+}
+
+/*
+ * Fills entry->program from the disk cache or, failing that, from source,
+ * and stores a source build on disk. Runs under the cache lock.
+ */
+static gcl_status obtain_program(gcl_program_cache *cache, cache_entry *entry,
+                                 const char *file_name) {
+  char *disk_key;
+  int inject_fault;
+  gcl_status status;
+
+  /* A test's injected build failure counts programs that miss the memory
+   * cache, so it fires the same way whether the disk cache is cold or warm.
+   * An injected failure skips the disk, so that the source build fails. */
+  inject_fault = gcl_fault_hit(GCL_FAULT_BUILD, entry->device);
+  disk_key = gcl_disk_cache_key(entry->device, entry->source, entry->options);
+  if (disk_key != NULL && !inject_fault &&
+      gcl_disk_cache_load(entry->cl_ctx, entry->device, disk_key,
+                          entry->options, file_name, &entry->program)) {
+    cache->loaded++;
+    free(disk_key);
+    return GCL_SUCCESS;
+  }
+
+  status = compile(entry->cl_ctx, entry->device, file_name, entry->source,
+                   entry->options, inject_fault, &entry->program);
+  if (status == GCL_SUCCESS) {
+    cache->built++;
+    if (disk_key != NULL)
+      gcl_disk_cache_store(entry->device, disk_key, file_name,
+                           entry->program);
+  }
+  free(disk_key);
+  return status;
 }
 
 gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
@@ -232,8 +272,7 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
     mtx_unlock(&cache->lock);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   }
-  status = compile(cl_ctx, device, file_name, source, entry->options,
-                   &entry->program);
+  status = obtain_program(cache, entry, file_name);
   if (status != GCL_SUCCESS) {
     free_entry(entry);
     mtx_unlock(&cache->lock);
@@ -241,7 +280,6 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
   }
   entry->next = cache->entries;
   cache->entries = entry;
-  cache->built++;
   *program = entry->program;
   mtx_unlock(&cache->lock);
   return GCL_SUCCESS;

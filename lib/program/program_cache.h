@@ -1,7 +1,8 @@
 /*
  * Run-time compilation of OpenCL programs with an in-memory cache keyed by
  * (device, source text, options), so a second plan for the same layer
- * compiles nothing.
+ * compiles nothing, backed by the disk cache of lib/program/disk_cache.h,
+ * so a second process compiles nothing either.
  */
 #ifndef GCL_PROGRAM_PROGRAM_CACHE_H
 #define GCL_PROGRAM_PROGRAM_CACHE_H
@@ -15,11 +16,16 @@ gcl_program_cache *gcl_program_cache_create(void);
 /* Releases every cached program. Accepts NULL. */
 void gcl_program_cache_destroy(gcl_program_cache *cache);
 
+/*
+ * Reads the counters: programs compiled from source, programs reused from
+ * memory, and programs loaded as binaries from the disk cache.
+ */
 void gcl_program_cache_stats(const gcl_program_cache *cache, uint64_t *built,
-                             uint64_t *hits);
+                             uint64_t *hits, uint64_t *loaded);
 
 /*
- * Returns a program built from source for device with options. The cache
+ * Returns a program for device built with options: from memory, else from a
+ * binary in the disk cache, else from source (then stored on disk). The cache
  * owns the program; kernels created from it keep it alive by themselves.
  * file_name only labels messages. A failed build returns
  * GCL_ERROR_BUILD_FAILED with the compiler log, file name and full option

@@ -252,7 +252,8 @@ gcl_status gcl_context_get_stats(const gcl_context *context,
                     "NULL");
   memset(stats, 0, sizeof *stats);
   gcl_program_cache_stats(context->programs, &stats->programs_built,
-                          &stats->program_cache_hits);
+                          &stats->program_cache_hits,
+                          &stats->programs_loaded);
   return GCL_SUCCESS;
 }
 

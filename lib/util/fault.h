@@ -9,7 +9,7 @@
 #include "groupcl.h"
 
 typedef enum gcl_fault_kind {
-  GCL_FAULT_BUILD = 0,   /* clBuildProgram */
+  GCL_FAULT_BUILD = 0,   /* a program that misses the in-memory cache */
   GCL_FAULT_BUFFER = 1,  /* clCreateBuffer through gcl_create_buffer */
   GCL_FAULT_ENQUEUE = 2, /* a copy to or from another device's slice */
   GCL_FAULT_KIND_COUNT = 3
