@@ -306,6 +306,14 @@ typedef struct gcl_plan_options {
   /* Nonzero: record profiling events of every run for gcl_plan_run_info
    * and gcl_plan_write_trace. */
   int profile;
+  /*
+   * With algorithm GCL_ALGORITHM_AUTO: 0 takes the winner stored in the
+   * tuning database for this device and layer, else the cost model's
+   * choice; nonzero times every algorithm that supports the layer on the
+   * first device, takes the fastest and stores it in the database (see
+   * GROUPCL_CACHE_DIR and GROUPCL_CACHE in the README).
+   */
+  int tune;
 } gcl_plan_options;
 
 /*
@@ -350,6 +358,21 @@ typedef struct gcl_slot_info {
   uint64_t output_bytes;  /* output copied back per call */
   double share;           /* fraction of the layer's work, 0 to 1 */
 } gcl_slot_info;
+
+/* One algorithm's measured time from a plan made with options.tune. */
+typedef struct gcl_tuning_result {
+  gcl_algorithm algorithm;
+  double seconds; /* best of the timed runs; negative if not supported */
+} gcl_tuning_result;
+
+/*
+ * Copies the tuning measurements of a plan made with options.tune (one
+ * entry per algorithm, in registry order) into results; *count receives
+ * how many there are, 0 when the plan did not measure.
+ */
+GCL_API gcl_status gcl_plan_tuning_results(const gcl_plan *plan,
+                                           gcl_tuning_result *results,
+                                           size_t capacity, size_t *count);
 
 /* Returns the policy the plan resolved to (never GCL_SCHEDULE_AUTO). */
 GCL_API gcl_schedule_policy gcl_plan_schedule(const gcl_plan *plan);

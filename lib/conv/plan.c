@@ -1,6 +1,7 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "tune/autotune.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -75,6 +76,22 @@ static gcl_status choose_algorithm(gcl_plan *plan, gcl_algorithm requested) {
   return GCL_SUCCESS;
 }
 
+/*
+ * Picks the algorithm: the caller's, or for auto a fresh measurement
+ * (options.tune), the tuning database's winner, or the cost model's choice.
+ */
+static gcl_status select_algorithm(gcl_plan *plan, const gcl_conv *conv,
+                                   const gcl_plan_options *options) {
+  if (options->algorithm != GCL_ALGORITHM_AUTO)
+    return choose_algorithm(plan, options->algorithm);
+  if (options->tune)
+    return gcl_tune_algorithms(plan, conv, &plan->algo);
+  plan->algo = gcl_tuned_algorithm(plan);
+  if (plan->algo != NULL)
+    return GCL_SUCCESS;
+  return choose_algorithm(plan, GCL_ALGORITHM_AUTO);
+}
+
 static gcl_status init_shapes(gcl_plan *plan, const gcl_conv *conv, int rank,
                               const int64_t *input_shape) {
   gcl_status status = gcl_geometry_init(&conv->desc, rank, input_shape,
@@ -117,7 +134,7 @@ gcl_status gcl_plan_create(gcl_conv *conv, int rank,
 
   status = init_shapes(created, conv, rank, input_shape);
   if (status == GCL_SUCCESS)
-    status = choose_algorithm(created, options->algorithm);
+    status = select_algorithm(created, conv, options);
   if (status == GCL_SUCCESS)
     status = gcl_slots_prepare(created, conv, options);
   if (status != GCL_SUCCESS) {
@@ -184,5 +201,19 @@ gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
                     "slot index %zu is out of range; the plan has %zu slots",
                     index, plan->slot_count);
   *info = plan->slots[index].info;
+  return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_tuning_results(const gcl_plan *plan,
+                                   gcl_tuning_result *results,
+                                   size_t capacity, size_t *count) {
+  gcl_clear_error();
+  if (plan == NULL || count == NULL || (results == NULL && capacity > 0))
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_tuning_results: plan and count must not be "
+                    "NULL, nor results when capacity is above 0");
+  *count = plan->tuning_count;
+  for (size_t i = 0; i < plan->tuning_count && i < capacity; i++)
+    results[i] = plan->tuning[i];
   return GCL_SUCCESS;
 }

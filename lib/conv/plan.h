@@ -53,6 +53,9 @@ struct gcl_plan {
   float *scratch_output;
 
   int profile;
+  /* Times measured with options.tune, one per algorithm. */
+  gcl_tuning_result tuning[GCL_ALGORITHM_COUNT];
+  size_t tuning_count;
   gcl_trace main_trace; /* transfers on the first device's main queue */
   double last_wall_seconds;
   uint64_t last_bytes_moved;

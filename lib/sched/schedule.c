@@ -5,6 +5,7 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "tune/measure.h"
 
 #include "util/error.h"
 #include "util/log.h"
@@ -12,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* Largest number of queues the queues policy accepts. */
 #define GCL_MAX_QUEUES 64
@@ -66,60 +66,19 @@ static gcl_schedule_policy choose_policy(const gcl_plan *plan, int *queues) {
   return GCL_SCHEDULE_SINGLE;
 }
 
-static double seconds_now(void) {
-  struct timespec now;
-
-  timespec_get(&now, TIME_UTC);
-  return (double)now.tv_sec + 1e-9 * (double)now.tv_nsec;
-}
-
 /* Runs the whole layer (batch 1) on one device and returns FLOP/s. */
 static gcl_status measure_device(gcl_plan *plan, const gcl_conv *conv,
                                  size_t device_index, double *throughput) {
   gcl_geometry probe = plan->geometry;
-  gcl_context *context = plan->context;
-  gcl_launch launch = {context->devices[device_index].queue, NULL};
-  gcl_tensor_view input = {NULL, 0, 0}, output = {NULL, 0, 0};
-  void *state = NULL;
-  double best = 1e30;
+  double seconds = 0.0;
   gcl_status status;
 
   probe.batch = 1;
-  input.image_stride = (size_t)(probe.channels * probe.in_size);
-  output.image_stride = (size_t)(probe.num_output * probe.out_size);
-
-  status = plan->algo->prepare(&probe, context, device_index, conv->weights,
-                               conv->bias, &state);
+  status = gcl_time_algorithm(plan->algo, &probe, plan->context,
+                              device_index, conv->weights, conv->bias, 3,
+                              &seconds);
   if (status == GCL_SUCCESS)
-    status = gcl_create_buffer(context, device_index,
-                               input.image_stride * sizeof(float), NULL,
-                               "throughput probe input", &input.buffer);
-  if (status == GCL_SUCCESS)
-    status = gcl_create_buffer(context, device_index,
-                               output.image_stride * sizeof(float), NULL,
-                               "throughput probe output", &output.buffer);
-
-  /* One warm-up run, then the best of three. */
-  for (int run = 0; run < 4 && status == GCL_SUCCESS; run++) {
-    double start = seconds_now();
-    cl_int code;
-
-    status = plan->algo->enqueue(state, &launch, &input, &output);
-    code = clFinish(launch.queue);
-    if (status == GCL_SUCCESS && code != CL_SUCCESS)
-      status = gcl_fail_cl(code, "clFinish while measuring device '%s'",
-                           context->devices[device_index].info.device_name);
-    if (run > 0 && seconds_now() - start < best)
-      best = seconds_now() - start;
-  }
-
-  if (input.buffer != NULL)
-    clReleaseMemObject(input.buffer);
-  if (output.buffer != NULL)
-    clReleaseMemObject(output.buffer);
-  plan->algo->release(state);
-  if (status == GCL_SUCCESS)
-    *throughput = 2.0 * gcl_geometry_macs(&probe) / (best > 1e-9 ? best : 1e-9);
+    *throughput = 2.0 * gcl_geometry_macs(&probe) / seconds;
   return status;
 }
 
