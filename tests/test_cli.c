@@ -250,7 +250,7 @@ Test(cli, version_prints_number) {
 }
 
 Test(cli, subcommand_help_exits_zero) {
-  const char *commands[] = {"devices", "explain", "conv", "demo"};
+  const char *commands[] = {"devices", "explain", "conv", "demo", "tune"};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     tool_run run = RUN_TOOL(commands[i], "--help");
     expect_exit(&run, 0);
@@ -1040,5 +1040,37 @@ Test(cli, conv_rejects_unknown_schedule) {
   expect_exit(&run, 2);
   expect_contains(run.err, "--schedule: ", "stderr");
   cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, tune_stores_fastest_algorithm) {
+  char cache_entry[PATH_CAPACITY + 32];
+  char database[PATH_CAPACITY];
+  make_path(database, "tuning.tsv");
+  snprintf(cache_entry, sizeof cache_entry, "GROUPCL_CACHE_DIR=%s",
+           test_directory);
+
+  tool_run run = RUN_TOOL_WITH_ENV(cache_entry, "tune", "--channels", "8",
+                                   "--num-output", "8", "--kernel", "3,3",
+                                   "--group", "4", "--input-size", "9,9");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "fastest", "stdout");
+  expect_contains(run.out, "caffe_gemm", "stdout");
+  cr_expect(file_exists(database), "no tuning database at %s", database);
+  free_run(&run);
+}
+
+Test(cli, tune_rejects_layer_and_flags_together) {
+  tool_run run = RUN_TOOL("tune", "--layer", "alexnet_conv2", "--channels",
+                          "8");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "either --layer or layer flags", "stderr");
+  free_run(&run);
+}
+
+Test(cli, tune_unknown_suite_layer_is_invalid_input) {
+  tool_run run = RUN_TOOL("tune", "--layer", "no_such_layer");
+  expect_exit(&run, 3);
+  expect_contains(run.err, "no_such_layer", "stderr");
   free_run(&run);
 }

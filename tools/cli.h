@@ -82,6 +82,7 @@ int cmd_explain(int argc, char **argv);
 int cmd_conv(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_split(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 /*

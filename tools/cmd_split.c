@@ -340,27 +340,12 @@ static int parse_split_options(int argc, char **argv,
 /* ------------------------------------------------------------------------ */
 /* The layer                                                                */
 
-/*
- * Picks the installed suite, or the source tree's copy before install.
- */
-static const char *default_suite_path(void) {
-  static const char installed[] = GCL_DATADIR "/suite.csv";
-  static const char source_tree[] = GCL_SRCDIR "/bench/suite.csv";
-  if (access(installed, R_OK) == 0) {
-    return installed;
-  }
-  if (access(source_tree, R_OK) == 0) {
-    return source_tree;
-  }
-  return NULL;
-}
-
 /* Finds the suite file and reads the layer named by --layer from it. */
 static int load_suite_layer(const split_request *request,
                             suite_layer *layer) {
   const char *path = request->suite_path;
   if (path == NULL) {
-    path = default_suite_path();
+    path = suite_default_path();
   }
   if (path == NULL) {
     return cli_usage_error(COMMAND, "no default suite file: neither "

@@ -32,6 +32,8 @@ static const cli_command commands[] = {
      "blur and edge-filter a photograph with grouped convolutions"},
     {"split", cmd_split,
      "time a layer under each schedule: one queue, several, several devices"},
+    {"tune", cmd_tune,
+     "time every algorithm on a layer and store the fastest for later plans"},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])

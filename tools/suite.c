@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -522,4 +523,15 @@ int layer_flags_build_layer(const char *command, const layer_flags *flags,
     name_flags_layer(layer);
   }
   return rc;
+}
+
+const char *suite_default_path(void) {
+  static const char installed[] = GCL_DATADIR "/suite.csv";
+  static const char source_tree[] = GCL_SRCDIR "/bench/suite.csv";
+
+  if (access(installed, R_OK) == 0)
+    return installed;
+  if (access(source_tree, R_OK) == 0)
+    return source_tree;
+  return NULL;
 }

@@ -66,6 +66,12 @@ int suite_read(const char *path, suite_file *suite, char *error,
 
 void suite_free(suite_file *suite);
 
+/*
+ * Returns the installed suite (DATADIR/suite.csv), else the source tree's
+ * bench/suite.csv, else NULL when neither is readable.
+ */
+const char *suite_default_path(void);
+
 /* Returns the row named name, or NULL. */
 const suite_row *suite_find(const suite_file *suite, const char *name);
 
