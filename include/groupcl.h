@@ -264,11 +264,12 @@ typedef enum gcl_algorithm {
   GCL_ALGORITHM_DIRECT = 2,     /* direct kernel, all groups in one launch */
   GCL_ALGORITHM_DEPTHWISE = 3,  /* group == channels, any multiplier */
   GCL_ALGORITHM_POINTWISE = 4,  /* 1x1 filters as a batched matrix product */
-  GCL_ALGORITHM_GEMM_BATCHED = 5 /* im2col, one strided-batched SGEMM */
+  GCL_ALGORITHM_GEMM_BATCHED = 5, /* im2col, one strided-batched SGEMM */
+  GCL_ALGORITHM_WINOGRAD = 6 /* F(2x2, 3x3): 3x3 filters, stride 1 */
 } gcl_algorithm;
 
 /* Number of gcl_algorithm values, GCL_ALGORITHM_AUTO included. */
-#define GCL_ALGORITHM_COUNT 6
+#define GCL_ALGORITHM_COUNT 7
 
 /* Returns "auto", "caffe_gemm", "direct", ... or "unknown". */
 GCL_API const char *gcl_algorithm_name(gcl_algorithm algorithm);

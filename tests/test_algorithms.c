@@ -20,7 +20,8 @@
 /* The algorithms under test; GCL_ALGORITHM_AUTO is not one. */
 static const gcl_algorithm tested_algorithms[] = {
     GCL_ALGORITHM_DEPTHWISE, GCL_ALGORITHM_POINTWISE, GCL_ALGORITHM_DIRECT,
-    GCL_ALGORITHM_GEMM_BATCHED, GCL_ALGORITHM_CAFFE_GEMM};
+    GCL_ALGORITHM_WINOGRAD, GCL_ALGORITHM_GEMM_BATCHED,
+    GCL_ALGORITHM_CAFFE_GEMM};
 
 #define TESTED_COUNT (sizeof tested_algorithms / sizeof tested_algorithms[0])
 
@@ -86,6 +87,16 @@ static int must_support(const test_layer *layer, gcl_algorithm algorithm) {
         return 0;
     }
     return 1;
+  case GCL_ALGORITHM_WINOGRAD:
+    /* Every 2-D 3x3 layer at stride 1 and dilation 1, any pad and group. */
+    if (layer->spatial_dims != 2)
+      return 0;
+    for (int a = 0; a < 2; a++) {
+      if (layer->kernel[a] != 3 || layer->stride[a] != 1 ||
+          layer->dilation[a] != 1)
+        return 0;
+    }
+    return 1;
   default:
     /* direct, gemm_batched and caffe_gemm run every 1-D, 2-D and 3-D layer
        of the table. */
@@ -93,10 +104,12 @@ static int must_support(const test_layer *layer, gcl_algorithm algorithm) {
   }
 }
 
-/* The generated layers go only to the general algorithms: few of them are
- * depthwise or 1x1, and caffe_gemm is the slowest to run. */
+/* The generated layers go only to the general algorithms and winograd:
+ * few of them are depthwise or 1x1, and caffe_gemm is the slowest to run.
+ * Winograd declines most of them quickly, and runs the 3x3 ones. */
 static int runs_generated(gcl_algorithm algorithm) {
   return algorithm == GCL_ALGORITHM_DIRECT ||
+         algorithm == GCL_ALGORITHM_WINOGRAD ||
          algorithm == GCL_ALGORITHM_GEMM_BATCHED;
 }
 
@@ -342,6 +355,8 @@ static view_case view_cases[] = {
     {VIEW_GROUPED, GCL_ALGORITHM_GEMM_BATCHED, 2, 4, 0, 3},
     {VIEW_GROUPED, GCL_ALGORITHM_GEMM_BATCHED, 1, 3, 1, 2},
     {VIEW_GROUPED, GCL_ALGORITHM_CAFFE_GEMM, 2, 4, 1, 3},
+    {VIEW_GROUPED, GCL_ALGORITHM_WINOGRAD, 2, 4, 0, 3},
+    {VIEW_GROUPED, GCL_ALGORITHM_WINOGRAD, 1, 3, 1, 2},
     {VIEW_DEPTHWISE, GCL_ALGORITHM_DEPTHWISE, 2, 4, 0, 3},
     {VIEW_DEPTHWISE, GCL_ALGORITHM_DEPTHWISE, 1, 2, 2, 3},
     {VIEW_1X1, GCL_ALGORITHM_POINTWISE, 2, 4, 0, 3},
@@ -528,6 +543,7 @@ typedef struct schedule_case {
 static schedule_case schedule_cases[] = {
     {VIEW_GROUPED, GCL_ALGORITHM_DIRECT},
     {VIEW_GROUPED, GCL_ALGORITHM_GEMM_BATCHED},
+    {VIEW_GROUPED, GCL_ALGORITHM_WINOGRAD},
     {VIEW_DEPTHWISE, GCL_ALGORITHM_DEPTHWISE},
     {VIEW_1X1, GCL_ALGORITHM_POINTWISE},
 };
