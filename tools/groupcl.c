@@ -34,6 +34,9 @@ static const cli_command commands[] = {
      "time a layer under each schedule: one queue, several, several devices"},
     {"tune", cmd_tune,
      "time every algorithm on a layer and store the fastest for later plans"},
+    {"bench", cmd_bench,
+     "time every algorithm on a suite of layers, against caffe_gemm and "
+     "oneDNN"},
 };
 
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
@@ -224,7 +227,7 @@ static int run_help_command(int argc, char **argv) {
   const cli_command *command = find_command(argv[2]);
   if (command == NULL) {
     return cli_usage_error(NULL, "unknown command '%s'. Give one of devices, "
-                                 "explain, conv, demo, split or bench.",
+                                 "explain, conv, demo, split, tune or bench.",
                            argv[2]);
   }
   char help_flag[] = "--help";
@@ -235,7 +238,7 @@ static int run_help_command(int argc, char **argv) {
 static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     return cli_usage_error(NULL, "missing command. Give one of devices, "
-                                 "explain, conv, demo, split or bench.");
+                                 "explain, conv, demo, split, tune or bench.");
   }
 
   const char *first = argv[1];
@@ -260,7 +263,7 @@ static int dispatch(int argc, char **argv) {
   const cli_command *command = find_command(first);
   if (command == NULL) {
     return cli_usage_error(NULL, "unknown command '%s'. Give one of devices, "
-                                 "explain, conv, demo, split or bench.",
+                                 "explain, conv, demo, split, tune or bench.",
                            first);
   }
   return command->run(argc - 1, argv + 1);

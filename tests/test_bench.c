@@ -1,0 +1,510 @@
+/*
+ * Tests of `groupcl bench`, run as a user runs it. Each test starts the
+ * built binary (GCL_TOOL_PATH) with posix_spawn and sends its stdout and
+ * stderr to files in a fresh mkdtemp folder under /tmp. Then it checks the
+ * exit status, the messages and the files written. GROUPCL_DEVICES is removed
+ * from the tool's environment. Layers are tiny and --runs small, so the
+ * time goes mostly into compiling the OpenCL kernels.
+ */
+#define _XOPEN_SOURCE 700
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <criterion/criterion.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "groupcl.h"
+
+#ifndef GCL_TOOL_PATH
+#error "GCL_TOOL_PATH must name the built groupcl binary (see Makefile.am)"
+#endif
+
+extern char **environ;
+
+#define PATH_CAPACITY 512
+#define MAX_ARGS 48
+#define MAX_ENVIRONMENT 512
+
+/* One row per algorithm except auto, one for auto, and one for oneDNN. */
+#define GROUPCL_ROWS GCL_ALGORITHM_COUNT
+#ifdef HAVE_DNNL
+#define ROWS_PER_LAYER (GROUPCL_ROWS + 1)
+#else
+#define ROWS_PER_LAYER GROUPCL_ROWS
+#endif
+
+/* Columns the CSV header must contain. */
+static const char *const required_columns[] = {
+    "layer",           "algorithm",       "ms",
+    "gflops",          "peak_fraction",   "speedup_vs_caffe",
+    "compile_ms",      "programs_built",  "programs_loaded",
+    "max_rel_error"};
+
+/* A suite of two small layers: a grouped 2-D one and a 1-D (height 1) one. */
+static const char small_suite[] =
+    "name,N,C,H,W,K,kh,kw,stride,pad,dilation,group,D,kd\n"
+    "tiny,1,8,6,6,8,3,3,1,1,1,2,1,1\n"
+    "wide1d,1,8,1,20,8,1,5,2,2,1,4,1,1\n";
+
+static const unsigned char png_magic[8] = {0x89, 'P',  'N',  'G',
+                                           '\r', '\n', 0x1a, '\n'};
+
+static char test_directory[64];
+
+typedef struct tool_run {
+  int exit_code; /* -1 when a signal ended the tool */
+  char *out;
+  char *err;
+} tool_run;
+
+/* ------------------------------------------------------------------------ */
+/* Folder and files                                                         */
+
+static void create_test_directory(void) {
+  strcpy(test_directory, "/tmp/groupcl_test_bench_XXXXXX");
+  cr_assert_not_null(mkdtemp(test_directory), "mkdtemp failed: %s",
+                     strerror(errno));
+}
+
+static int remove_entry(const char *path, const struct stat *info, int type,
+                        struct FTW *walk) {
+  (void)info;
+  (void)type;
+  (void)walk;
+  return remove(path);
+}
+
+static void remove_test_directory(void) {
+  nftw(test_directory, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+TestSuite(bench, .init = create_test_directory,
+          .fini = remove_test_directory, .timeout = 300);
+
+static void make_path(char *path, const char *name) {
+  snprintf(path, PATH_CAPACITY, "%s/%s", test_directory, name);
+}
+
+static char *read_file(const char *path) {
+  FILE *file = fopen(path, "rb");
+  cr_assert_not_null(file, "cannot open %s: %s", path, strerror(errno));
+  cr_assert_eq(fseek(file, 0, SEEK_END), 0);
+  const long size = ftell(file);
+  cr_assert_geq(size, 0);
+  rewind(file);
+
+  char *text = malloc((size_t)size + 1);
+  cr_assert_not_null(text);
+  cr_assert_eq(fread(text, 1, (size_t)size, file), (size_t)size);
+  text[size] = '\0';
+  fclose(file);
+  return text;
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *file = fopen(path, "w");
+  cr_assert_not_null(file, "cannot create %s: %s", path, strerror(errno));
+  cr_assert_eq(fputs(text, file) >= 0, 1);
+  cr_assert_eq(fclose(file), 0);
+}
+
+/* Counts the entries of the test folder other than the captured output. */
+static int count_other_files(void) {
+  DIR *folder = opendir(test_directory);
+  cr_assert_not_null(folder);
+  int count = 0;
+  const struct dirent *entry;
+  while ((entry = readdir(folder)) != NULL) {
+    const char *name = entry->d_name;
+    if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 &&
+        strncmp(name, "tool-", 5) != 0) {
+      count++;
+    }
+  }
+  closedir(folder);
+  return count;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Running the tool                                                         */
+
+/* Copies the environment without GROUPCL_DEVICES. */
+static void copy_environment(char **environment) {
+  size_t count = 0;
+  for (char **entry = environ; *entry != NULL; entry++) {
+    if (strncmp(*entry, "GROUPCL_DEVICES=", 16) == 0) {
+      continue;
+    }
+    cr_assert_lt(count, MAX_ENVIRONMENT - 1, "environment too large");
+    environment[count++] = *entry;
+  }
+  environment[count] = NULL;
+}
+
+static void redirect(posix_spawn_file_actions_t *actions, int descriptor,
+                     const char *path) {
+  cr_assert_eq(posix_spawn_file_actions_addopen(
+                   actions, descriptor, path, O_WRONLY | O_CREAT | O_TRUNC,
+                   0600),
+               0);
+}
+
+/* Runs `groupcl bench ARGS...` (args ends with NULL) and waits for it. */
+static tool_run run_bench(const char **args) {
+  char *argv[MAX_ARGS + 3];
+  int argc = 0;
+  argv[argc++] = (char *)GCL_TOOL_PATH;
+  argv[argc++] = (char *)"bench";
+  for (int i = 0; args[i] != NULL; i++) {
+    cr_assert_lt(argc, MAX_ARGS, "too many arguments");
+    argv[argc++] = (char *)args[i];
+  }
+  argv[argc] = NULL;
+
+  char *environment[MAX_ENVIRONMENT];
+  copy_environment(environment);
+  char out_path[PATH_CAPACITY];
+  char err_path[PATH_CAPACITY];
+  make_path(out_path, "tool-stdout.txt");
+  make_path(err_path, "tool-stderr.txt");
+
+  posix_spawn_file_actions_t actions;
+  cr_assert_eq(posix_spawn_file_actions_init(&actions), 0);
+  cr_assert_eq(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null",
+                                                O_RDONLY, 0),
+               0);
+  redirect(&actions, 1, out_path);
+  redirect(&actions, 2, err_path);
+
+  pid_t pid;
+  const int spawn_error =
+      posix_spawn(&pid, GCL_TOOL_PATH, &actions, NULL, argv, environment);
+  posix_spawn_file_actions_destroy(&actions);
+  cr_assert_eq(spawn_error, 0, "cannot start %s: %s", GCL_TOOL_PATH,
+               strerror(spawn_error));
+
+  int status = 0;
+  cr_assert_eq(waitpid(pid, &status, 0), pid, "waitpid failed: %s",
+               strerror(errno));
+  tool_run run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.out = read_file(out_path);
+  run.err = read_file(err_path);
+  return run;
+}
+
+#define RUN_BENCH(...) run_bench((const char *[]){__VA_ARGS__, NULL})
+
+static void free_run(tool_run *run) {
+  free(run->out);
+  free(run->err);
+}
+
+static void expect_exit(const tool_run *run, int expected) {
+  cr_assert_eq(run->exit_code, expected,
+               "exit code %d, expected %d\n--- stdout:\n%s--- stderr:\n%s",
+               run->exit_code, expected, run->out, run->err);
+}
+
+static void expect_contains(const char *text, const char *part,
+                            const char *what) {
+  cr_expect_not_null(strstr(text, part), "%s lacks \"%s\":\n%s", what, part,
+                     text);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Checking the files                                                       */
+
+/* Returns the index of column name in the CSV header line, or -1. */
+static int column_index(const char *header, const char *name) {
+  int index = 0;
+  const char *field = header;
+  for (;;) {
+    const size_t length = strcspn(field, ",\n");
+    if (length == strlen(name) && strncmp(field, name, length) == 0) {
+      return index;
+    }
+    if (field[length] != ',') {
+      return -1;
+    }
+    field += length + 1;
+    index++;
+  }
+}
+
+/* Copies field `index` of a CSV line (fields before it are unquoted). */
+static void csv_field(const char *line, int index, char *field, size_t size) {
+  const char *start = line;
+  for (int i = 0; i < index; i++) {
+    start = strchr(start, ',');
+    cr_assert_not_null(start, "line has no field %d: %s", index, line);
+    start++;
+  }
+  const size_t length = strcspn(start, ",\n");
+  snprintf(field, size, "%.*s", (int)length, start);
+}
+
+/* Splits text into lines in place and returns their count (<= capacity). */
+static int split_lines(char *text, char **lines, int capacity) {
+  int count = 0;
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save);
+       line != NULL && count < capacity;
+       line = strtok_r(NULL, "\n", &save)) {
+    lines[count++] = line;
+  }
+  return count;
+}
+
+/*
+ * Checks that the CSV has the required columns and rows_per_layer rows for
+ * each of `layers`, in their order, and that n/a rows, and only they, have
+ * an empty time.
+ */
+static void check_csv(const char *path, int rows_per_layer,
+                      const char *const *layers, int layer_count) {
+  const int rows_expected = rows_per_layer * layer_count;
+  char *text = read_file(path);
+  char *lines[256];
+  const int line_count = split_lines(text, lines, 256);
+  cr_assert_geq(line_count, 1, "%s is empty", path);
+
+  for (size_t i = 0;
+       i < sizeof required_columns / sizeof required_columns[0]; i++) {
+    cr_expect_geq(column_index(lines[0], required_columns[i]), 0,
+                  "CSV header lacks %s: %s", required_columns[i], lines[0]);
+  }
+  cr_assert_eq(line_count - 1, rows_expected, "%d rows, expected %d:\n%s",
+               line_count - 1, rows_expected, text);
+
+  const int status_column = column_index(lines[0], "status");
+  const int ms_column = column_index(lines[0], "ms");
+  cr_assert_geq(status_column, 0);
+  for (int i = 1; i < line_count; i++) {
+    char layer[128], status[64], ms[64];
+    csv_field(lines[i], 0, layer, sizeof layer);
+    csv_field(lines[i], status_column, status, sizeof status);
+    csv_field(lines[i], ms_column, ms, sizeof ms);
+
+    const int layer_index = (i - 1) / rows_per_layer;
+    cr_assert_lt(layer_index, layer_count);
+    cr_expect_str_eq(layer, layers[layer_index], "row %d: %s", i, lines[i]);
+    const int not_available = strcmp(status, "n/a") == 0;
+    cr_expect_eq(not_available, ms[0] == '\0',
+                 "row %d: status %s but ms '%s'", i, status, ms);
+  }
+  free(text);
+}
+
+/* Counts occurrences of part in text. */
+static int count_occurrences(const char *text, const char *part) {
+  int count = 0;
+  for (const char *at = strstr(text, part); at != NULL;
+       at = strstr(at + 1, part)) {
+    count++;
+  }
+  return count;
+}
+
+/* Checks that braces and brackets outside strings balance. */
+static void check_json(const char *path, int rows_expected) {
+  char *text = read_file(path);
+  cr_assert(text[0] == '{' || text[0] == '[', "JSON starts with '%c'",
+            text[0]);
+
+  int depth = 0;
+  int in_string = 0;
+  for (const char *c = text; *c != '\0'; c++) {
+    if (in_string) {
+      if (*c == '\\') {
+        c++;
+      } else if (*c == '"') {
+        in_string = 0;
+      }
+      continue;
+    }
+    if (*c == '"') {
+      in_string = 1;
+    } else if (*c == '{' || *c == '[') {
+      depth++;
+    } else if (*c == '}' || *c == ']') {
+      depth--;
+      cr_assert_geq(depth, 0, "unbalanced JSON at offset %ld",
+                    (long)(c - text));
+    }
+  }
+  cr_expect_eq(depth, 0, "JSON braces do not balance");
+  cr_expect_eq(in_string, 0, "JSON ends inside a string");
+  cr_expect_eq(count_occurrences(text, "\"algorithm\":"), rows_expected);
+  expect_contains(text, "\"summary\"", "JSON");
+  cr_expect_null(strstr(text, "nan"), "JSON contains nan:\n%s", text);
+  free(text);
+}
+
+static void check_png(const char *path) {
+  FILE *file = fopen(path, "rb");
+  cr_assert_not_null(file, "no chart at %s: %s", path, strerror(errno));
+  unsigned char magic[8];
+  const size_t got = fread(magic, 1, sizeof magic, file);
+  fclose(file);
+  cr_assert_eq(got, sizeof magic);
+  cr_expect_eq(memcmp(magic, png_magic, sizeof magic), 0,
+               "%s does not start with the PNG signature", path);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tests                                                                    */
+
+Test(bench, help_lists_options) {
+  tool_run run = RUN_BENCH("--help");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "Usage: groupcl bench", "stdout");
+  const char *options[] = {"--suite", "--layer", "--device", "--runs",
+                           "--csv", "--json", "--chart", "--peak-gflops",
+                           "--no-onednn", "--verbose"};
+  for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
+    expect_contains(run.out, options[i], "stdout");
+  }
+  cr_expect_str_empty(run.err, "--help wrote to stderr: %s", run.err);
+  free_run(&run);
+}
+
+Test(bench, flag_layer_writes_files) {
+  char csv[PATH_CAPACITY], json[PATH_CAPACITY], chart[PATH_CAPACITY];
+  make_path(csv, "out.csv");
+  make_path(json, "out.json");
+  make_path(chart, "out.png");
+
+  tool_run run = RUN_BENCH("--channels", "8", "--num-output", "8",
+                           "--kernel", "3", "--pad", "1", "--group", "2",
+                           "--input-size", "8,8", "--runs", "2", "--warmup",
+                           "1", "--csv", csv, "--json", json, "--chart",
+                           chart);
+  expect_exit(&run, 0);
+  expect_contains(run.out, "layer c8_k8_g2_8x8", "stdout");
+  expect_contains(run.out, "caffe_gemm", "stdout");
+  expect_contains(run.out, "auto (", "stdout");
+  expect_contains(run.out, "summary over 1 layer", "stdout");
+  expect_contains(run.out, "peak: 500 GFLOP/s", "stdout");
+
+  const char *const layers[] = {"c8_k8_g2_8x8"};
+  check_csv(csv, ROWS_PER_LAYER, layers, 1);
+  check_json(json, ROWS_PER_LAYER);
+  check_png(chart);
+  free_run(&run);
+}
+
+Test(bench, suite_layers_in_order) {
+  char suite[PATH_CAPACITY], csv[PATH_CAPACITY];
+  make_path(suite, "suite.csv");
+  make_path(csv, "out.csv");
+  write_file(suite, small_suite);
+
+  tool_run run = RUN_BENCH("--suite", suite, "--layer", "wide1d,tiny",
+                           "--runs", "1", "--warmup", "0", "--no-onednn",
+                           "--peak-gflops", "100", "--csv", csv);
+  expect_exit(&run, 0);
+  expect_contains(run.out, "peak: 100 GFLOP/s (--peak-gflops)", "stdout");
+  expect_contains(run.out, "summary over 2 layers", "stdout");
+  cr_expect_null(strstr(run.out, "onednn "), "--no-onednn ran oneDNN:\n%s",
+                 run.out);
+
+  char *text = read_file(csv);
+  cr_expect_null(strstr(text, ",onednn,"), "CSV has a oneDNN row:\n%s", text);
+  free(text);
+  const char *const layers[] = {"wide1d", "tiny"};
+  check_csv(csv, GROUPCL_ROWS, layers, 2);
+  free_run(&run);
+}
+
+Test(bench, unknown_layer_exits_3) {
+  char suite[PATH_CAPACITY];
+  make_path(suite, "suite.csv");
+  write_file(suite, small_suite);
+
+  tool_run run = RUN_BENCH("--suite", suite, "--layer", "tiny,nosuch");
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl bench: --layer 'nosuch' is not in",
+                  "stderr");
+  expect_contains(run.err, "tiny, wide1d", "stderr");
+  free_run(&run);
+}
+
+Test(bench, zero_runs_exits_2) {
+  tool_run run = RUN_BENCH("--runs", "0");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--runs is 0", "stderr");
+  expect_contains(run.err, "Try 'groupcl bench --help'.", "stderr");
+  free_run(&run);
+}
+
+Test(bench, bad_peak_exits_2) {
+  const char *values[] = {"0", "-5", "abc", "inf"};
+  for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+    tool_run run = RUN_BENCH("--peak-gflops", values[i]);
+    expect_exit(&run, 2);
+    expect_contains(run.err, "--peak-gflops", "stderr");
+    free_run(&run);
+  }
+}
+
+Test(bench, flags_need_input_size) {
+  tool_run run = RUN_BENCH("--channels", "8", "--num-output", "8",
+                           "--kernel", "3");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --input-size", "stderr");
+  free_run(&run);
+}
+
+Test(bench, flags_and_layer_exit_2) {
+  tool_run run = RUN_BENCH("--layer", "tiny", "--channels", "8",
+                           "--num-output", "8", "--kernel", "3",
+                           "--input-size", "8");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "not both", "stderr");
+  free_run(&run);
+}
+
+Test(bench, csv_in_missing_folder_exits_1) {
+  char csv[PATH_CAPACITY], missing[PATH_CAPACITY];
+  make_path(missing, "missing");
+  make_path(csv, "missing/out.csv");
+
+  tool_run run = RUN_BENCH("--channels", "8", "--num-output", "8",
+                           "--kernel", "3", "--input-size", "8,8", "--runs",
+                           "1", "--csv", csv);
+  expect_exit(&run, 1);
+  expect_contains(run.err, "groupcl bench: --csv: cannot create", "stderr");
+  cr_expect_neq(access(missing, F_OK), 0, "%s was created", missing);
+  cr_expect_eq(count_other_files(), 0, "files were left in %s",
+               test_directory);
+  free_run(&run);
+}
+
+Test(bench, failed_json_leaves_no_csv) {
+  char csv[PATH_CAPACITY], json[PATH_CAPACITY];
+  make_path(csv, "out.csv");
+  make_path(json, "missing/out.json");
+
+  tool_run run = RUN_BENCH("--channels", "8", "--num-output", "8",
+                           "--kernel", "3", "--input-size", "8,8", "--runs",
+                           "1", "--csv", csv, "--json", json);
+  expect_exit(&run, 1);
+  expect_contains(run.err, "groupcl bench: --json: cannot create", "stderr");
+  cr_expect_eq(count_other_files(), 0, "files were left in %s",
+               test_directory);
+  free_run(&run);
+}
