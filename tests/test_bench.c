@@ -16,27 +16,13 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "groupcl.h"
-
-#ifndef GCL_TOOL_PATH
-#error "GCL_TOOL_PATH must name the built groupcl binary (see Makefile.am)"
-#endif
-
-extern char **environ;
-
-#define PATH_CAPACITY 512
-#define MAX_ARGS 48
-#define MAX_ENVIRONMENT 512
+#include "tool_runner.h"
 
 /* One row per algorithm except auto, one for auto, and one for oneDNN. */
 #define GROUPCL_ROWS GCL_ALGORITHM_COUNT
@@ -62,64 +48,12 @@ static const char small_suite[] =
 static const unsigned char png_magic[8] = {0x89, 'P',  'N',  'G',
                                            '\r', '\n', 0x1a, '\n'};
 
-static char test_directory[64];
+static void create_bench_directory(void) { create_test_directory("bench"); }
 
-typedef struct tool_run {
-  int exit_code; /* -1 when a signal ended the tool */
-  char *out;
-  char *err;
-} tool_run;
-
-/* ------------------------------------------------------------------------ */
-/* Folder and files                                                         */
-
-static void create_test_directory(void) {
-  strcpy(test_directory, "/tmp/groupcl_test_bench_XXXXXX");
-  cr_assert_not_null(mkdtemp(test_directory), "mkdtemp failed: %s",
-                     strerror(errno));
-}
-
-static int remove_entry(const char *path, const struct stat *info, int type,
-                        struct FTW *walk) {
-  (void)info;
-  (void)type;
-  (void)walk;
-  return remove(path);
-}
-
-static void remove_test_directory(void) {
-  nftw(test_directory, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(bench, .init = create_test_directory,
+TestSuite(bench, .init = create_bench_directory,
           .fini = remove_test_directory, .timeout = 300);
 
-static void make_path(char *path, const char *name) {
-  snprintf(path, PATH_CAPACITY, "%s/%s", test_directory, name);
-}
-
-static char *read_file(const char *path) {
-  FILE *file = fopen(path, "rb");
-  cr_assert_not_null(file, "cannot open %s: %s", path, strerror(errno));
-  cr_assert_eq(fseek(file, 0, SEEK_END), 0);
-  const long size = ftell(file);
-  cr_assert_geq(size, 0);
-  rewind(file);
-
-  char *text = malloc((size_t)size + 1);
-  cr_assert_not_null(text);
-  cr_assert_eq(fread(text, 1, (size_t)size, file), (size_t)size);
-  text[size] = '\0';
-  fclose(file);
-  return text;
-}
-
-static void write_file(const char *path, const char *text) {
-  FILE *file = fopen(path, "w");
-  cr_assert_not_null(file, "cannot create %s: %s", path, strerror(errno));
-  cr_assert_eq(fputs(text, file) >= 0, 1);
-  cr_assert_eq(fclose(file), 0);
-}
+#define RUN_BENCH(...) RUN_TOOL("bench", __VA_ARGS__)
 
 /* Counts the entries of the test folder other than the captured output. */
 static int count_other_files(void) {
@@ -136,93 +70,6 @@ static int count_other_files(void) {
   }
   closedir(folder);
   return count;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Running the tool                                                         */
-
-/* Copies the environment without GROUPCL_DEVICES. */
-static void copy_environment(char **environment) {
-  size_t count = 0;
-  for (char **entry = environ; *entry != NULL; entry++) {
-    if (strncmp(*entry, "GROUPCL_DEVICES=", 16) == 0) {
-      continue;
-    }
-    cr_assert_lt(count, MAX_ENVIRONMENT - 1, "environment too large");
-    environment[count++] = *entry;
-  }
-  environment[count] = NULL;
-}
-
-static void redirect(posix_spawn_file_actions_t *actions, int descriptor,
-                     const char *path) {
-  cr_assert_eq(posix_spawn_file_actions_addopen(
-                   actions, descriptor, path, O_WRONLY | O_CREAT | O_TRUNC,
-                   0600),
-               0);
-}
-
-/* Runs `groupcl bench ARGS...` (args ends with NULL) and waits for it. */
-static tool_run run_bench(const char **args) {
-  char *argv[MAX_ARGS + 3];
-  int argc = 0;
-  argv[argc++] = (char *)GCL_TOOL_PATH;
-  argv[argc++] = (char *)"bench";
-  for (int i = 0; args[i] != NULL; i++) {
-    cr_assert_lt(argc, MAX_ARGS, "too many arguments");
-    argv[argc++] = (char *)args[i];
-  }
-  argv[argc] = NULL;
-
-  char *environment[MAX_ENVIRONMENT];
-  copy_environment(environment);
-  char out_path[PATH_CAPACITY];
-  char err_path[PATH_CAPACITY];
-  make_path(out_path, "tool-stdout.txt");
-  make_path(err_path, "tool-stderr.txt");
-
-  posix_spawn_file_actions_t actions;
-  cr_assert_eq(posix_spawn_file_actions_init(&actions), 0);
-  cr_assert_eq(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null",
-                                                O_RDONLY, 0),
-               0);
-  redirect(&actions, 1, out_path);
-  redirect(&actions, 2, err_path);
-
-  pid_t pid;
-  const int spawn_error =
-      posix_spawn(&pid, GCL_TOOL_PATH, &actions, NULL, argv, environment);
-  posix_spawn_file_actions_destroy(&actions);
-  cr_assert_eq(spawn_error, 0, "cannot start %s: %s", GCL_TOOL_PATH,
-               strerror(spawn_error));
-
-  int status = 0;
-  cr_assert_eq(waitpid(pid, &status, 0), pid, "waitpid failed: %s",
-               strerror(errno));
-  tool_run run;
-  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  run.out = read_file(out_path);
-  run.err = read_file(err_path);
-  return run;
-}
-
-#define RUN_BENCH(...) run_bench((const char *[]){__VA_ARGS__, NULL})
-
-static void free_run(tool_run *run) {
-  free(run->out);
-  free(run->err);
-}
-
-static void expect_exit(const tool_run *run, int expected) {
-  cr_assert_eq(run->exit_code, expected,
-               "exit code %d, expected %d\n--- stdout:\n%s--- stderr:\n%s",
-               run->exit_code, expected, run->out, run->err);
-}
-
-static void expect_contains(const char *text, const char *part,
-                            const char *what) {
-  cr_expect_not_null(strstr(text, part), "%s lacks \"%s\":\n%s", what, part,
-                     text);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -277,7 +124,7 @@ static int split_lines(char *text, char **lines, int capacity) {
 static void check_csv(const char *path, int rows_per_layer,
                       const char *const *layers, int layer_count) {
   const int rows_expected = rows_per_layer * layer_count;
-  char *text = read_file(path);
+  char *text = read_whole_file(path);
   char *lines[256];
   const int line_count = split_lines(text, lines, 256);
   cr_assert_geq(line_count, 1, "%s is empty", path);
@@ -321,7 +168,7 @@ static int count_occurrences(const char *text, const char *part) {
 
 /* Checks that braces and brackets outside strings balance. */
 static void check_json(const char *path, int rows_expected) {
-  char *text = read_file(path);
+  char *text = read_whole_file(path);
   cr_assert(text[0] == '{' || text[0] == '[', "JSON starts with '%c'",
             text[0]);
 
@@ -409,9 +256,8 @@ Test(bench, flag_layer_writes_files) {
 
 Test(bench, suite_layers_in_order) {
   char suite[PATH_CAPACITY], csv[PATH_CAPACITY];
-  make_path(suite, "suite.csv");
+  write_text_file("suite.csv", small_suite, suite);
   make_path(csv, "out.csv");
-  write_file(suite, small_suite);
 
   tool_run run = RUN_BENCH("--suite", suite, "--layer", "wide1d,tiny",
                            "--runs", "1", "--warmup", "0", "--no-onednn",
@@ -422,7 +268,7 @@ Test(bench, suite_layers_in_order) {
   cr_expect_null(strstr(run.out, "onednn "), "--no-onednn ran oneDNN:\n%s",
                  run.out);
 
-  char *text = read_file(csv);
+  char *text = read_whole_file(csv);
   cr_expect_null(strstr(text, ",onednn,"), "CSV has a oneDNN row:\n%s", text);
   free(text);
   const char *const layers[] = {"wide1d", "tiny"};
@@ -432,8 +278,7 @@ Test(bench, suite_layers_in_order) {
 
 Test(bench, unknown_layer_exits_3) {
   char suite[PATH_CAPACITY];
-  make_path(suite, "suite.csv");
-  write_file(suite, small_suite);
+  write_text_file("suite.csv", small_suite, suite);
 
   tool_run run = RUN_BENCH("--suite", suite, "--layer", "tiny,nosuch");
   expect_exit(&run, 3);

@@ -10,225 +10,25 @@
 #include <criterion/criterion.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
-#include <spawn.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "groupcl.h"
 #include "npy.h"
-
-#ifndef GCL_TOOL_PATH
-#error "GCL_TOOL_PATH must name the built groupcl binary (see Makefile.am)"
-#endif
-
-extern char **environ;
-
-#define PATH_CAPACITY 512
-#define MAX_TOOL_ARGS 48
-#define MAX_ENVIRONMENT 512
+#include "tool_runner.h"
 
 /* The tool's results must match the host reference this closely. */
 #define TOLERANCE_ABSOLUTE 1e-5
 #define TOLERANCE_RELATIVE 1e-4
 
-static char test_directory[64];
+static void create_cli_directory(void) { create_test_directory("cli"); }
 
-/* Exit status and captured output of one run of the tool. */
-typedef struct tool_run {
-  int exit_code; /* -1 when the tool died from a signal */
-  char *out;
-  char *err;
-} tool_run;
-
-/* ------------------------------------------------------------------------ */
-/* Test folder                                                              */
-
-static void create_test_directory(void) {
-  strcpy(test_directory, "/tmp/groupcl_test_cli_XXXXXX");
-  cr_assert_not_null(mkdtemp(test_directory), "mkdtemp failed: %s",
-                     strerror(errno));
-}
-
-static int remove_entry(const char *path, const struct stat *info, int type,
-                        struct FTW *walk) {
-  (void)info;
-  (void)type;
-  (void)walk;
-  return remove(path);
-}
-
-static void remove_test_directory(void) {
-  nftw(test_directory, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(cli, .init = create_test_directory, .fini = remove_test_directory,
+TestSuite(cli, .init = create_cli_directory, .fini = remove_test_directory,
           .timeout = 180);
-
-static void make_path(char *path, const char *name) {
-  snprintf(path, PATH_CAPACITY, "%s/%s", test_directory, name);
-}
-
-static int file_exists(const char *path) {
-  struct stat info;
-  return stat(path, &info) == 0;
-}
-
-/* ------------------------------------------------------------------------ */
-/* Running the tool                                                         */
-
-static char *read_whole_file(const char *path) {
-  FILE *file = fopen(path, "rb");
-  cr_assert_not_null(file, "cannot open %s: %s", path, strerror(errno));
-
-  size_t capacity = 4096;
-  size_t length = 0;
-  char *text = malloc(capacity);
-  cr_assert_not_null(text);
-  size_t got;
-  while ((got = fread(text + length, 1, capacity - length - 1, file)) > 0) {
-    length += got;
-    if (capacity - length - 1 == 0) {
-      capacity *= 2;
-      text = realloc(text, capacity);
-      cr_assert_not_null(text);
-    }
-  }
-  text[length] = '\0';
-  fclose(file);
-  return text;
-}
-
-/*
- * Copies the environment without GROUPCL_DEVICES, adding extra_entry
- * ("NAME=VALUE") when it is not NULL.
- */
-static void build_environment(char **environment, const char *extra_entry) {
-  /* An inherited variable of the same name as extra_entry is dropped too. */
-  const size_t extra_name_length =
-      extra_entry != NULL ? strcspn(extra_entry, "=") + 1 : 0;
-
-  size_t count = 0;
-  for (char **entry = environ; *entry != NULL; entry++) {
-    if (strncmp(*entry, "GROUPCL_DEVICES=", 16) == 0) {
-      continue;
-    }
-    if (extra_entry != NULL &&
-        strncmp(*entry, extra_entry, extra_name_length) == 0) {
-      continue;
-    }
-    cr_assert_lt(count, MAX_ENVIRONMENT - 2, "environment too large");
-    environment[count++] = *entry;
-  }
-  if (extra_entry != NULL) {
-    environment[count++] = (char *)extra_entry;
-  }
-  environment[count] = NULL;
-}
-
-/* Runs the tool with the NULL-terminated args and waits for it to end. */
-static tool_run run_tool_in(const char *extra_environment, const char **args) {
-  char *argv[MAX_TOOL_ARGS + 2];
-  int argc = 0;
-  argv[argc++] = (char *)GCL_TOOL_PATH;
-  for (; args[argc - 1] != NULL; argc++) {
-    cr_assert_lt(argc, MAX_TOOL_ARGS, "too many arguments for one run");
-    argv[argc] = (char *)args[argc - 1];
-  }
-  argv[argc] = NULL;
-
-  char *environment[MAX_ENVIRONMENT];
-  build_environment(environment, extra_environment);
-
-  char out_path[PATH_CAPACITY];
-  char err_path[PATH_CAPACITY];
-  make_path(out_path, "tool-stdout.txt");
-  make_path(err_path, "tool-stderr.txt");
-
-  posix_spawn_file_actions_t actions;
-  cr_assert_eq(posix_spawn_file_actions_init(&actions), 0);
-  cr_assert_eq(posix_spawn_file_actions_addopen(&actions, 0, "/dev/null",
-                                                O_RDONLY, 0),
-               0);
-  cr_assert_eq(posix_spawn_file_actions_addopen(
-                   &actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-               0);
-  cr_assert_eq(posix_spawn_file_actions_addopen(
-                   &actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600),
-               0);
-
-  pid_t pid;
-  const int spawn_error =
-      posix_spawn(&pid, GCL_TOOL_PATH, &actions, NULL, argv, environment);
-  posix_spawn_file_actions_destroy(&actions);
-  cr_assert_eq(spawn_error, 0, "cannot start %s: %s", GCL_TOOL_PATH,
-               strerror(spawn_error));
-
-  int wait_status = 0;
-  cr_assert_eq(waitpid(pid, &wait_status, 0), pid, "waitpid failed: %s",
-               strerror(errno));
-
-  tool_run run;
-  run.exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
-  run.out = read_whole_file(out_path);
-  run.err = read_whole_file(err_path);
-  return run;
-}
-
-#define RUN_TOOL(...) run_tool_in(NULL, (const char *[]){__VA_ARGS__, NULL})
-#define RUN_TOOL_WITH_ENV(entry, ...) \
-  run_tool_in(entry, (const char *[]){__VA_ARGS__, NULL})
-
-static void free_run(tool_run *run) {
-  free(run->out);
-  free(run->err);
-}
-
-/* Checks the exit code, showing both outputs when it differs. */
-static void expect_exit(const tool_run *run, int expected) {
-  cr_assert_eq(run->exit_code, expected,
-               "exit code %d, expected %d\n--- stdout:\n%s--- stderr:\n%s",
-               run->exit_code, expected, run->out, run->err);
-}
-
-static void expect_contains(const char *text, const char *part,
-                            const char *stream) {
-  cr_expect_not_null(strstr(text, part), "%s lacks \"%s\":\n%s", stream, part,
-                     text);
-}
-
-/* Returns the line of text that starts with prefix (after spaces), or NULL. */
-static char *find_line(const char *text, const char *prefix) {
-  static char line[1024];
-  const char *start = text;
-  while (*start != '\0') {
-    const char *end = strchr(start, '\n');
-    const size_t length = end != NULL ? (size_t)(end - start) : strlen(start);
-    const char *content = start;
-    while (*content == ' ') {
-      content++;
-    }
-    if (strncmp(content, prefix, strlen(prefix)) == 0 &&
-        length < sizeof line) {
-      memcpy(line, start, length);
-      line[length] = '\0';
-      return line;
-    }
-    if (end == NULL) {
-      break;
-    }
-    start = end + 1;
-  }
-  return NULL;
-}
 
 /* ------------------------------------------------------------------------ */
 /* Help, version and usage errors                                           */
@@ -272,7 +72,7 @@ Test(cli, help_describes_options_and_defaults) {
 }
 
 Test(cli, no_command_is_usage_error) {
-  tool_run run = run_tool_in(NULL, (const char *[]){NULL});
+  tool_run run = run_tool(NULL, (const char *[]){NULL});
   expect_exit(&run, 2);
   expect_contains(run.err, "groupcl: missing command", "stderr");
   expect_contains(run.err, "Try 'groupcl --help'.", "stderr");
@@ -584,7 +384,7 @@ static void check_conv_case(const conv_case *c) {
   add_args(args, &count, "--trace", c->trace ? trace_path : NULL);
   args[count] = NULL;
 
-  tool_run run = run_tool_in(NULL, args);
+  tool_run run = run_tool(NULL, args);
   expect_exit(&run, 0);
   free_run(&run);
   if (c->trace) {
