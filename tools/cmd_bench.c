@@ -681,73 +681,35 @@ static int check_cl(cl_int error, const char *what) {
   return CLI_EXIT_RUNTIME;
 }
 
-static int count_elements(int rank, const int64_t *shape, size_t *count) {
-  *count = 1;
-  for (int i = 0; i < rank; i++) {
-    if ((uint64_t)shape[i] > SIZE_MAX / sizeof(float) / *count) {
-      return -1;
-    }
-    *count *= (size_t)shape[i];
-  }
-  return 0;
-}
-
-static int allocate_floats(const char *what, int rank, const int64_t *shape,
-                           float **array, size_t *count) {
-  size_t elements = 0;
-  if (count_elements(rank, shape, &elements) != 0 ||
-      (*array = malloc(elements * sizeof **array)) == NULL) {
-    char text[160];
-    cli_error(COMMAND, "out of memory for the %s %s. Give a smaller layer.",
-              what, cli_format_shape(rank, shape, text, sizeof text));
-    return CLI_EXIT_RUNTIME;
-  }
-  if (count != NULL) {
-    *count = elements;
-  }
-  return 0;
-}
-
-/* Fills values with uniform numbers in [-1, 1) from a xorshift32 stream. */
-static void fill_random(float *values, size_t count, uint32_t seed) {
-  uint32_t state = seed != 0 ? seed : 1;
-  for (size_t i = 0; i < count; i++) {
-    state ^= state << 13;
-    state ^= state >> 17;
-    state ^= state << 5;
-    values[i] = (float)(state >> 8) * (2.0f / 16777216.0f) - 1.0f;
-  }
-}
-
 static int allocate_host_data(const suite_layer *layer, layer_data *data) {
   const int64_t bias_shape[1] = {layer->desc.num_output};
   size_t weight_count = 0;
 
-  int rc = allocate_floats("input", layer->rank, layer->input_shape,
+  int rc = suite_allocate_floats(COMMAND, "input", layer->rank, layer->input_shape,
                            &data->input, &data->input_count);
   if (rc == 0) {
-    rc = allocate_floats("weights", layer->rank, layer->weight_shape,
+    rc = suite_allocate_floats(COMMAND, "weights", layer->rank, layer->weight_shape,
                          &data->weights, &weight_count);
   }
   if (rc == 0 && layer->desc.bias_term) {
-    rc = allocate_floats("bias", 1, bias_shape, &data->bias, NULL);
+    rc = suite_allocate_floats(COMMAND, "bias", 1, bias_shape, &data->bias, NULL);
   }
   if (rc == 0) {
-    rc = allocate_floats("output", layer->rank, layer->output_shape,
+    rc = suite_allocate_floats(COMMAND, "output", layer->rank, layer->output_shape,
                          &data->reference, &data->output_count);
   }
   if (rc == 0) {
-    rc = allocate_floats("output", layer->rank, layer->output_shape,
+    rc = suite_allocate_floats(COMMAND, "output", layer->rank, layer->output_shape,
                          &data->output, NULL);
   }
   if (rc != 0) {
     return rc;
   }
 
-  fill_random(data->input, data->input_count, 0x1234567u);
-  fill_random(data->weights, weight_count, 0x89abcdeu);
+  suite_fill_random(data->input, data->input_count, 0x1234567u);
+  suite_fill_random(data->weights, weight_count, 0x89abcdeu);
   if (data->bias != NULL) {
-    fill_random(data->bias, (size_t)layer->desc.num_output, 0x2468aceu);
+    suite_fill_random(data->bias, (size_t)layer->desc.num_output, 0x2468aceu);
   }
   return 0;
 }

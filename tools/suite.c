@@ -535,3 +535,44 @@ const char *suite_default_path(void) {
     return source_tree;
   return NULL;
 }
+
+/* Multiplies the shape out, or returns -1 when the byte count overflows. */
+static int count_elements(int rank, const int64_t *shape, size_t *count) {
+  *count = 1;
+  for (int i = 0; i < rank; i++) {
+    if ((uint64_t)shape[i] > SIZE_MAX / sizeof(float) / *count)
+      return -1;
+    *count *= (size_t)shape[i];
+  }
+  return 0;
+}
+
+int suite_allocate_floats(const char *command, const char *what, int rank,
+                          const int64_t *shape, float **array,
+                          size_t *count) {
+  size_t elements = 0;
+
+  if (count_elements(rank, shape, &elements) != 0 ||
+      (*array = malloc(elements * sizeof **array)) == NULL) {
+    char text[160];
+
+    cli_error(command, "out of memory for the %s %s. Give a smaller layer.",
+              what, cli_format_shape(rank, shape, text, sizeof text));
+    return CLI_EXIT_RUNTIME;
+  }
+  if (count != NULL)
+    *count = elements;
+  return 0;
+}
+
+void suite_fill_random(float *values, size_t count, uint32_t seed) {
+  uint32_t state = seed != 0 ? seed : 1;
+
+  /* xorshift32, keeping 24 bits so every value is exact in float. */
+  for (size_t i = 0; i < count; i++) {
+    state ^= state << 13;
+    state ^= state >> 17;
+    state ^= state << 5;
+    values[i] = (float)(state >> 8) * (2.0f / 16777216.0f) - 1.0f;
+  }
+}

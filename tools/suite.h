@@ -200,4 +200,18 @@ int layer_flags_build_desc(const char *command, const layer_flags *flags,
 int layer_flags_build_layer(const char *command, const layer_flags *flags,
                             suite_layer *layer);
 
+/* ------------------------------------------------------------------------ */
+/* Layer data                                                               */
+
+/*
+ * Allocates the floats of a tensor of the given shape. On overflow or
+ * failure prints "out of memory for the WHAT SHAPE" for command and returns
+ * CLI_EXIT_RUNTIME. count, when not NULL, receives the element count.
+ */
+int suite_allocate_floats(const char *command, const char *what, int rank,
+                          const int64_t *shape, float **array, size_t *count);
+
+/* Fills values with reproducible uniform numbers in [-1, 1) from seed. */
+void suite_fill_random(float *values, size_t count, uint32_t seed);
+
 #endif
