@@ -1,8 +1,8 @@
 /*
- * Running a plan: every slot's commands go to its own queue; slots on the
- * first device work in place on the full tensors, slots on other devices
+ * Running a plan. Every slot's commands go to its own queue. Slots on the
+ * first device work in place on the full tensors. Slots on other devices
  * receive their input slice and return their output slice through host
- * memory, each device driven by its own host thread.
+ * memory, and each such device is driven by its own host thread.
  */
 #include "conv/plan.h"
 
@@ -121,8 +121,8 @@ static void release_events(cl_event *events, size_t count) {
   }
 }
 
-/* Enqueues every part's input copy on the copy queue, before any output
- * copy, so the copy queue never holds a write behind a compute. */
+/* Enqueues every part's input copy on the copy queue before any output
+ * copy, so that no input copy waits behind a compute. */
 static gcl_status write_parts(gcl_plan *plan, gcl_slot *slot,
                               const float *input, cl_event *written) {
   tensor_rect rect = slot_rect(plan, slot, 0);

@@ -168,7 +168,7 @@ static int write_timeline(FILE *file, const gcl_plan *plan) {
 
 /*
  * NOTE: spans of different devices share one time axis only if their
- * profiling clocks agree, as PoCL's devices do; devices of other platforms
+ * profiling clocks agree, as PoCL's devices do. Devices of other platforms
  * may appear shifted.
  */
 gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path) {
