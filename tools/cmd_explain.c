@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "cli_args.h"
+#include "explain_net.h"
 #include "suite.h"
 
 #define COMMAND "explain"
@@ -26,7 +27,10 @@
 enum explain_option_code {
   OPTION_ALL_GROUPS = LAYER_OPTION_END,
   OPTION_DEVICE,
-  OPTION_SCHEDULE
+  OPTION_SCHEDULE,
+  OPTION_PROTOTXT,
+  OPTION_LAYER,
+  OPTION_JSON
 };
 
 static const struct option explain_options[] = {
@@ -34,6 +38,9 @@ static const struct option explain_options[] = {
     {"all-groups", no_argument, NULL, OPTION_ALL_GROUPS},
     {"device", required_argument, NULL, OPTION_DEVICE},
     {"schedule", required_argument, NULL, OPTION_SCHEDULE},
+    {"prototxt", required_argument, NULL, OPTION_PROTOTXT},
+    {"layer", required_argument, NULL, OPTION_LAYER},
+    {"json", no_argument, NULL, OPTION_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
@@ -46,6 +53,11 @@ typedef struct explain_request {
   const char *device_spec;   /* NULL: GROUPCL_DEVICES, else "auto" */
   const char *schedule_text; /* as given, for messages */
   gcl_plan_options options;
+  /* Network mode (--prototxt): the layer flags are not used. */
+  const char *prototxt_path;
+  const char *layer_name;
+  int json;
+  int layer_flag_given;
 } explain_request;
 
 /* The layer and, when --input-size was given, its tensor shapes. */
@@ -65,6 +77,7 @@ static void print_explain_help(void) {
     "                       [--no-bias] [--input-size S1[,S2[,S3]]]\n"
     "                       [--batch N] [--all-groups]\n"
     "                       [--device SPEC] [--schedule POLICY]\n"
+    "   or: groupcl explain --prototxt NET [--layer NAME] [--json]\n"
     "\n"
     "Checks a Convolution layer against Caffe's rules and prints its input,\n"
     "output and weight shapes, the channel range of each group, and its\n"
@@ -102,6 +115,13 @@ static void print_explain_help(void) {
     "                      devices (every device of --device, in proportion\n"
     "                      to its measured speed) or auto (the library\n"
     "                      chooses). Shows the placement.\n"
+    "  --prototxt NET      read a Caffe network (.prototxt), infer its\n"
+    "                      shapes for phase TEST and list every\n"
+    "                      Convolution and Deconvolution layer with its\n"
+    "                      shapes, group, weights and MACs, plus totals\n"
+    "  --layer NAME        with --prototxt: show only the layer NAME\n"
+    "  --json              with --prototxt: print a JSON object with a\n"
+    "                      'layers' array and 'totals'\n"
     "  -h, --help          print this help and exit\n"
     "\n"
     "Spatial axes: --kernel, --stride, --pad, --dilation and --input-size\n"
@@ -132,6 +152,7 @@ static int parse_schedule(const char *text, explain_request *request) {
 static int parse_explain_option(int code, const char *text,
                                 explain_request *request) {
   if (layer_flags_has_option(code)) {
+    request->layer_flag_given = 1;
     return layer_flags_parse(COMMAND, code, text, &request->layer);
   }
 
@@ -145,10 +166,35 @@ static int parse_explain_option(int code, const char *text,
     return 0;
   case OPTION_SCHEDULE:
     return parse_schedule(text, request);
+  case OPTION_PROTOTXT:
+    request->prototxt_path = text;
+    return 0;
+  case OPTION_LAYER:
+    request->layer_name = text;
+    return 0;
+  case OPTION_JSON:
+    request->json = 1;
+    return 0;
   default: /* 'h' */
     request->show_help = 1;
     return 0;
   }
+}
+
+/* --prototxt replaces the layer flags, and --layer and --json need it. */
+static int check_network_options(int argc, char **argv,
+                                 const explain_request *request) {
+  if (request->prototxt_path == NULL) {
+    return cli_usage_error(COMMAND, "--layer and --json need --prototxt "
+                                    "NET.");
+  }
+  if (request->layer_flag_given || request->show_placement ||
+      request->all_groups) {
+    return cli_usage_error(COMMAND, "--prototxt reads the layers from the "
+                                    "network; drop the layer flags, "
+                                    "--all-groups, --device and --schedule.");
+  }
+  return cli_check_no_operands(COMMAND, argc, argv);
 }
 
 static int parse_explain_options(int argc, char **argv,
@@ -170,6 +216,10 @@ static int parse_explain_options(int argc, char **argv,
   }
   if (request->show_help) {
     return 0;
+  }
+  if (request->prototxt_path != NULL || request->layer_name != NULL ||
+      request->json) {
+    return check_network_options(argc, argv, request);
   }
 
   const int rc = layer_flags_check_required(COMMAND, &request->layer);
@@ -620,6 +670,10 @@ int cmd_explain(int argc, char **argv) {
   if (request.show_help) {
     print_explain_help();
     return CLI_EXIT_SUCCESS;
+  }
+  if (request.prototxt_path != NULL) {
+    return explain_network(request.prototxt_path, request.layer_name,
+                           request.json);
   }
 
   int spatial_dims = 0;
