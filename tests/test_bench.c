@@ -24,6 +24,13 @@
 #include "groupcl.h"
 #include "tool_runner.h"
 
+/* Makefile.am defines it as the source tree's tests/nets. */
+#ifndef GCL_NETS_DIR
+#define GCL_NETS_DIR "tests/nets"
+#endif
+
+#define ALEXNET GCL_NETS_DIR "/bvlc_alexnet.prototxt"
+
 /* One row per algorithm except auto, one for auto, and one for oneDNN. */
 #define GROUPCL_ROWS GCL_ALGORITHM_COUNT
 #ifdef HAVE_DNNL
@@ -44,6 +51,31 @@ static const char small_suite[] =
     "name,N,C,H,W,K,kh,kw,stride,pad,dilation,group,D,kd\n"
     "tiny,1,8,6,6,8,3,3,1,1,1,2,1,1\n"
     "wide1d,1,8,1,20,8,1,5,2,2,1,4,1,1\n";
+
+/*
+ * A tiny network: a grouped convolution that bench times, a Deconvolution
+ * that it skips, and a convolution whose group 3 does not divide its 8
+ * channels, which is invalid and stops shape inference.
+ */
+static const char mixed_network[] =
+    "name: \"mixed\"\n"
+    "input: \"data\"\n"
+    "input_shape { dim: 1 dim: 8 dim: 6 dim: 6 }\n"
+    "layer { name: \"conv_ok\" type: \"Convolution\" bottom: \"data\"\n"
+    "  top: \"a\" convolution_param { num_output: 8 kernel_size: 3 pad: 1\n"
+    "  group: 2 } }\n"
+    "layer { name: \"up\" type: \"Deconvolution\" bottom: \"a\" top: \"b\"\n"
+    "  convolution_param { num_output: 8 kernel_size: 2 stride: 2 } }\n"
+    "layer { name: \"conv_bad\" type: \"Convolution\" bottom: \"b\"\n"
+    "  top: \"c\" convolution_param { num_output: 8 kernel_size: 3\n"
+    "  group: 3 } }\n";
+
+/* A network whose only convolution is a Deconvolution. */
+static const char deconvolution_network[] =
+    "input: \"data\"\n"
+    "input_shape { dim: 1 dim: 4 dim: 5 dim: 5 }\n"
+    "layer { name: \"up\" type: \"Deconvolution\" bottom: \"data\"\n"
+    "  top: \"b\" convolution_param { num_output: 4 kernel_size: 2 } }\n";
 
 static const unsigned char png_magic[8] = {0x89, 'P',  'N',  'G',
                                            '\r', '\n', 0x1a, '\n'};
@@ -219,7 +251,8 @@ Test(bench, help_lists_options) {
   tool_run run = RUN_BENCH("--help");
   expect_exit(&run, 0);
   expect_contains(run.out, "Usage: groupcl bench", "stdout");
-  const char *options[] = {"--suite", "--layer", "--device", "--runs",
+  const char *options[] = {"--suite", "--prototxt", "--layer", "--device",
+                           "--runs",
                            "--csv", "--json", "--chart", "--peak-gflops",
                            "--no-onednn", "--verbose"};
   for (size_t i = 0; i < sizeof options / sizeof options[0]; i++) {
@@ -351,5 +384,86 @@ Test(bench, failed_json_leaves_no_csv) {
   expect_contains(run.err, "groupcl bench: --json: cannot create", "stderr");
   cr_expect_eq(count_other_files(), 0, "files were left in %s",
                test_directory);
+  free_run(&run);
+}
+
+Test(bench, network_layer_by_name) {
+  tool_run run = RUN_BENCH("--prototxt", ALEXNET, "--layer", "conv2",
+                           "--runs", "1", "--warmup", "0", "--no-onednn");
+  expect_exit(&run, 0);
+  expect_contains(run.out, "network: " ALEXNET ", 1 convolution layer",
+                  "stdout");
+  expect_contains(run.out, "layer conv2: C 96, K 256, group 2", "stdout");
+  expect_contains(run.out, "input [10, 96, 27, 27]", "stdout");
+  expect_contains(run.out, "network totals over 1 convolution layer",
+                  "stdout");
+  expect_contains(run.out, "auto over caffe_gemm:", "stdout");
+  cr_expect_null(strstr(run.out, "layer conv1:"), "conv1 was timed:\n%s",
+                 run.out);
+  free_run(&run);
+}
+
+Test(bench, network_skips_and_totals) {
+  char network[PATH_CAPACITY], csv[PATH_CAPACITY], json[PATH_CAPACITY];
+  write_text_file("mixed.prototxt", mixed_network, network);
+  make_path(csv, "out.csv");
+  make_path(json, "out.json");
+
+  tool_run run = RUN_BENCH("--prototxt", network, "--runs", "1", "--warmup",
+                           "0", "--no-onednn", "--csv", csv, "--json", json);
+  expect_exit(&run, 0);
+  expect_contains(run.out, "skipped layer up (Deconvolution)", "stdout");
+  expect_contains(run.out, "skipped layer conv_bad (Convolution)", "stdout");
+  expect_contains(run.out, "layer conv_ok:", "stdout");
+  expect_contains(run.out, "network totals over 1 convolution layer",
+                  "stdout");
+  expect_contains(run.err, "groupcl bench: warning:", "stderr");
+  expect_contains(run.err, "conv_bad", "stderr");
+
+  const char *const layers[] = {"conv_ok"};
+  check_csv(csv, GROUPCL_ROWS, layers, 1);
+  check_json(json, GROUPCL_ROWS);
+  char *text = read_whole_file(json);
+  expect_contains(text, "\"network_totals\": {\"layers\": 1", "JSON");
+  expect_contains(text, "\"layer\": \"conv_bad\", \"type\": "
+                        "\"Convolution\"", "JSON");
+  expect_contains(text, "\"auto_vs_caffe\": ", "JSON");
+  free(text);
+  free_run(&run);
+}
+
+Test(bench, network_without_timed_layer_exits_3) {
+  char network[PATH_CAPACITY];
+  write_text_file("deconv.prototxt", deconvolution_network, network);
+
+  tool_run run = RUN_BENCH("--prototxt", network, "--runs", "1");
+  expect_exit(&run, 3);
+  expect_contains(run.out, "skipped layer up (Deconvolution)", "stdout");
+  expect_contains(run.err, "has no convolution layer that bench can time",
+                  "stderr");
+  free_run(&run);
+}
+
+Test(bench, network_unknown_layer_exits_3) {
+  tool_run run = RUN_BENCH("--prototxt", ALEXNET, "--layer", "pool1");
+  expect_exit(&run, 3);
+  expect_contains(run.err, "--layer 'pool1' is not a convolution layer",
+                  "stderr");
+  expect_contains(run.err, "conv1, conv2, conv3, conv4, conv5", "stderr");
+  free_run(&run);
+}
+
+Test(bench, network_with_suite_exits_2) {
+  tool_run run = RUN_BENCH("--prototxt", ALEXNET, "--suite", "suite.csv");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--prototxt reads the layers from the network",
+                  "stderr");
+  free_run(&run);
+}
+
+Test(bench, network_with_layer_flags_exits_2) {
+  tool_run run = RUN_BENCH("--prototxt", ALEXNET, "--batch", "2");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "drop --suite and the layer flags", "stderr");
   free_run(&run);
 }

@@ -1,7 +1,7 @@
 /*
  * groupcl bench: times every forward algorithm of the library, and the
- * plan's own choice ("auto"), on a list of layers from a suite file or from
- * flags. Each algorithm's output is checked against caffe_gemm's, and the
+ * plan's own choice ("auto"), on a list of layers from a suite file, from
+ * flags or from a Caffe network (--prototxt). Each algorithm's output is checked against caffe_gemm's, and the
  * layer is also run through oneDNN when the tool was built with it. Prints
  * a table per layer and a summary of geometric means, and writes CSV, JSON
  * and a PNG bar chart on request.
@@ -24,6 +24,8 @@
 #include "bench_chart.h"
 #include "cli.h"
 #include "cli_args.h"
+#include "net_shapes.h"
+#include "prototxt.h"
 #include "suite.h"
 #ifdef HAVE_DNNL
 #include "onednn_bench.h"
@@ -65,6 +67,7 @@
 
 enum bench_option_code {
   OPTION_SUITE = LAYER_OPTION_END,
+  OPTION_PROTOTXT,
   OPTION_LAYER,
   OPTION_DEVICE,
   OPTION_RUNS,
@@ -80,6 +83,7 @@ enum bench_option_code {
 static const struct option bench_options[] = {
     LAYER_LONG_OPTIONS,
     {"suite", required_argument, NULL, OPTION_SUITE},
+    {"prototxt", required_argument, NULL, OPTION_PROTOTXT},
     {"layer", required_argument, NULL, OPTION_LAYER},
     {"device", required_argument, NULL, OPTION_DEVICE},
     {"runs", required_argument, NULL, OPTION_RUNS},
@@ -96,6 +100,7 @@ static const struct option bench_options[] = {
 typedef struct bench_request {
   layer_flags layer;
   const char *suite_path;  /* NULL: the default suite */
+  const char *prototxt_path; /* non-NULL: the layers of this network */
   const char *layer_names; /* comma-separated, as given; NULL: every row */
   const char *device_spec; /* NULL: GROUPCL_DEVICES, else "auto" */
   int64_t runs;
@@ -165,6 +170,20 @@ typedef struct output_file {
   FILE *file;           /* open on temporary_path; NULL for the chart */
 } output_file;
 
+/* A network convolution layer that bench lists but does not time. */
+typedef struct skipped_layer {
+  const net_layer *layer; /* points into bench_network.net */
+  const char *reason;
+} skipped_layer;
+
+/* The network of --prototxt, kept until the end for its layer names. */
+typedef struct bench_network {
+  const char *path; /* NULL: the layers come from a suite or from flags */
+  net_result net;
+  skipped_layer *skipped; /* Deconvolution and invalid layers, file order */
+  size_t skipped_count;
+} bench_network;
+
 typedef struct bench_session {
   const bench_request *request;
   gcl_context *context;
@@ -179,6 +198,7 @@ typedef struct bench_session {
   int onednn_series; /* index of oneDNN, or -1 */
   bench_row *rows;
   size_t row_count;
+  bench_network network;
   double *times_ms; /* one entry per timed run */
   output_file csv;
   output_file json;
@@ -208,6 +228,7 @@ static void print_bench_help(void) {
     "Usage: groupcl bench [--suite FILE] [--layer NAME[,NAME...]] [OPTIONS]\n"
     "       groupcl bench --channels C --num-output K --kernel K1[,K2[,K3]]\n"
     "                     --input-size S1[,S2[,S3]] [LAYER OPTIONS] [OPTIONS]\n"
+    "       groupcl bench --prototxt NET [--layer NAME[,NAME...]] [OPTIONS]\n"
     "\n"
     "Times each forward algorithm of groupcl, and 'auto' (the algorithm the\n"
     "plan chooses by itself), on each layer, on one queue of the first\n"
@@ -263,6 +284,22 @@ static void print_bench_help(void) {
     "  --stride S (default 1), --pad P (default 0), --dilation D\n"
     "  (default 1), --group G (default 1), --batch N (default 1), --no-bias\n"
     "  See 'groupcl explain --help' for their meaning and units.\n"
+    "Layers, from a Caffe network (not with --suite or the layer flags):\n"
+    "  --prototxt NET      time every Convolution and DepthwiseConvolution\n"
+    "                      layer of the network (.prototxt), at the input\n"
+    "                      shape that shape inference gives it, batch\n"
+    "                      included; see 'groupcl explain --help'.\n"
+    "                      Deconvolution and invalid layers are listed as\n"
+    "                      skipped. After the summary, network totals sum\n"
+    "                      the per-layer medians of the best algorithm,\n"
+    "                      auto, caffe_gemm and oneDNN, with GFLOP/s and\n"
+    "                      the whole network's speedups. When inference\n"
+    "                      stops early, the layers before the stop are\n"
+    "                      timed and a warning names the stop; exit status\n"
+    "                      3 when no layer can be timed.\n"
+    "  --layer NAME[,NAME...]\n"
+    "                      with --prototxt: only these layers, in this\n"
+    "                      order\n"
     "\n"
     "Options:\n"
     "  --device SPEC       OpenCL device to time (default: GROUPCL_DEVICES,\n"
@@ -326,6 +363,9 @@ static int parse_bench_option(int code, const char *text,
   case OPTION_SUITE:
     request->suite_path = text;
     return 0;
+  case OPTION_PROTOTXT:
+    request->prototxt_path = text;
+    return 0;
   case OPTION_LAYER:
     request->layer_names = text;
     return 0;
@@ -361,18 +401,27 @@ static int parse_bench_option(int code, const char *text,
   }
 }
 
-/* Rejects empty file names and a layer given both by flags and by name. */
+/*
+ * Rejects empty file names, and layers given by more than one of
+ * --prototxt, --suite and the layer flags.
+ */
 static int check_bench_request(const bench_request *request) {
   const char *paths[] = {request->csv_path, request->json_path,
-                         request->chart_path};
-  const char *names[] = {"--csv", "--json", "--chart"};
-  for (int i = 0; i < 3; i++) {
+                         request->chart_path, request->prototxt_path};
+  const char *names[] = {"--csv", "--json", "--chart", "--prototxt"};
+  for (int i = 0; i < 4; i++) {
     if (paths[i] != NULL && paths[i][0] == '\0') {
       return cli_usage_error(COMMAND, "%s is empty. Give a file name.",
                              names[i]);
     }
   }
 
+  if (request->prototxt_path != NULL &&
+      (request->suite_path != NULL || request->layer.any_given)) {
+    return cli_usage_error(COMMAND, "--prototxt reads the layers from the "
+                                    "network; drop --suite and the layer "
+                                    "flags (--channels, --batch, ...).");
+  }
   if (!request->layer.any_given) {
     return 0;
   }
@@ -520,6 +569,243 @@ static int load_suite_rows(const bench_request *request,
   return rc;
 }
 
+/* ------------------------------------------------------------------------ */
+/* Layers of a network                                                      */
+
+/*
+ * Parses the network and infers its shapes. A stop is only a warning here,
+ * because the layers before it still have their shapes.
+ */
+static int read_network(const char *path, net_result *net) {
+  char error[640];
+  ptx_node *root = NULL;
+  if (ptx_parse_file(path, &root, error, sizeof error) != 0) {
+    cli_error(COMMAND, "%s", error);
+    return CLI_EXIT_INPUT;
+  }
+
+  const int infer_rc = net_infer(path, root, net);
+  ptx_free(root);
+  if (infer_rc < 0) {
+    cli_error(COMMAND, "%s: out of memory while inferring shapes", path);
+    return CLI_EXIT_RUNTIME;
+  }
+  if (net->stopped) {
+    cli_error(COMMAND, "warning: %s. Only the convolution layers before "
+                       "this point are timed; 'groupcl explain --prototxt "
+                       "%s' shows what is known.",
+              net->stop_reason, path);
+  }
+  return 0;
+}
+
+/*
+ * Returns the convolution layer named by the first length bytes of name, or
+ * NULL. Caffe names layers uniquely, but a repeated name gets its last
+ * layer, as net_find_layer does.
+ */
+static const net_layer *find_network_conv(const net_result *net,
+                                          const char *name, size_t length) {
+  const net_layer *found = NULL;
+  for (size_t i = 0; i < net->layer_count; i++) {
+    const net_layer *layer = &net->layers[i];
+    if (layer->is_conv && strlen(layer->name) == length &&
+        strncmp(layer->name, name, length) == 0) {
+      found = layer;
+    }
+  }
+  return found;
+}
+
+/* Writes the network's convolution layer names, separated by ", ". */
+static const char *list_network_convs(const net_result *net, char *buffer,
+                                      size_t size) {
+  size_t used = 0;
+  buffer[0] = '\0';
+  for (size_t i = 0; i < net->layer_count && used < size; i++) {
+    if (net->layers[i].is_conv) {
+      used += (size_t)snprintf(buffer + used, size - used, "%s%s",
+                               used > 0 ? ", " : "", net->layers[i].name);
+    }
+  }
+  if (used >= size && size > 4) {
+    snprintf(buffer + size - 4, 4, "...");
+  }
+  return buffer[0] != '\0' ? buffer : "none";
+}
+
+/* Fills selected with the --layer names, in their order. */
+static int select_named_convs(const bench_request *request,
+                              const net_result *net,
+                              const net_layer **selected, size_t count) {
+  const char *start = request->layer_names;
+  for (size_t i = 0; i < count; i++) {
+    const size_t length = strcspn(start, ",");
+    selected[i] = find_network_conv(net, start, length);
+    if (selected[i] == NULL) {
+      char known[2048];
+      cli_error(COMMAND, "--layer '%.*s' is not a convolution layer of "
+                         "%s%s. Its convolution layers are: %s.",
+                (int)length, start, request->prototxt_path,
+                net->stopped ? " before inference stopped" : "",
+                list_network_convs(net, known, sizeof known));
+      return CLI_EXIT_INPUT;
+    }
+    for (size_t j = 0; j < i; j++) {
+      if (selected[j] == selected[i]) {
+        return cli_usage_error(COMMAND, "--layer names '%s' twice. Give "
+                                        "each layer once.",
+                               selected[i]->name);
+      }
+    }
+    start += length + 1;
+  }
+  return 0;
+}
+
+/*
+ * Lists the convolution layers to consider: the --layer names, or every
+ * Convolution, DepthwiseConvolution and Deconvolution layer in file order.
+ * The caller frees *selected.
+ */
+static int select_network_convs(const bench_request *request,
+                                const net_result *net,
+                                const net_layer ***selected, size_t *count) {
+  *count = 0;
+  if (request->layer_names != NULL) {
+    const int rc = count_layer_names(request->layer_names, count);
+    if (rc != 0) {
+      return rc;
+    }
+  } else {
+    for (size_t i = 0; i < net->layer_count; i++) {
+      *count += net->layers[i].is_conv != 0;
+    }
+  }
+
+  /* One spare entry, so that a network without convolutions still gets
+   * an allocation to free. */
+  *selected = calloc(*count + 1, sizeof **selected);
+  if (*selected == NULL) {
+    cli_error(COMMAND, "out of memory for %zu layers.", *count);
+    return CLI_EXIT_RUNTIME;
+  }
+  if (request->layer_names != NULL) {
+    return select_named_convs(request, net, *selected, *count);
+  }
+
+  size_t next = 0;
+  for (size_t i = 0; i < net->layer_count; i++) {
+    if (net->layers[i].is_conv) {
+      (*selected)[next++] = &net->layers[i];
+    }
+  }
+  return 0;
+}
+
+/* Returns why bench cannot time the layer, or NULL when it can. */
+static const char *skip_reason(const net_layer *layer) {
+  if (layer->transposed) {
+    return "bench times forward convolutions only";
+  }
+  return layer->invalid_reason;
+}
+
+/*
+ * Writes a network convolution as a suite layer of rank spatial_dims + 2.
+ * The batch is the product of the axes before the channel axis, so a layer
+ * with axis > 1 runs as the same work on an NCHW input.
+ */
+static void set_row_from_network(const net_layer *layer, bench_row *row) {
+  suite_layer *target = &row->layer;
+  const int spatial_dims = layer->desc.spatial_dims;
+  const int first_spatial_axis = layer->input.rank - spatial_dims;
+
+  /* NOTE: a name over SUITE_NAME_MAX bytes is truncated in the table and
+   * the files. The networks under tests/nets use at most 28 bytes. */
+  snprintf(target->name, sizeof target->name, "%s", layer->name);
+  target->desc = layer->desc;
+  target->rank = spatial_dims + 2;
+  target->input_shape[0] = layer->batch;
+  target->input_shape[1] = layer->desc.channels;
+  for (int axis = 0; axis < spatial_dims; axis++) {
+    target->input_shape[2 + axis] =
+        layer->input.dims[first_spatial_axis + axis];
+  }
+}
+
+/* Sorts the selected layers into rows to time and skipped layers. */
+static int split_network_convs(const net_layer *const *selected,
+                               size_t count, bench_session *session) {
+  bench_network *network = &session->network;
+  size_t timed = 0;
+  for (size_t i = 0; i < count; i++) {
+    timed += skip_reason(selected[i]) == NULL;
+  }
+
+  network->skipped = calloc(count - timed + 1, sizeof *network->skipped);
+  int rc = network->skipped != NULL ? 0 : CLI_EXIT_RUNTIME;
+  if (rc != 0) {
+    cli_error(COMMAND, "out of memory for %zu layers.", count);
+  }
+  if (rc == 0 && timed > 0) {
+    rc = allocate_rows(timed, session);
+  }
+
+  size_t next_row = 0;
+  for (size_t i = 0; i < count && rc == 0; i++) {
+    const char *reason = skip_reason(selected[i]);
+    if (reason == NULL) {
+      set_row_from_network(selected[i], &session->rows[next_row++]);
+    } else {
+      network->skipped[network->skipped_count++] =
+          (skipped_layer){selected[i], reason};
+    }
+  }
+  return rc;
+}
+
+static void print_skipped_layers(const bench_network *network) {
+  for (size_t i = 0; i < network->skipped_count; i++) {
+    const skipped_layer *skipped = &network->skipped[i];
+    printf("skipped layer %s (%s): %s\n", skipped->layer->name,
+           skipped->layer->type, skipped->reason);
+  }
+}
+
+/*
+ * Reads the network's convolution layers into rows. Exits 3 only when
+ * none of them can be timed, after listing the skipped ones.
+ */
+static int load_network_rows(const bench_request *request,
+                             bench_session *session) {
+  bench_network *network = &session->network;
+  network->path = request->prototxt_path;
+  int rc = read_network(network->path, &network->net);
+
+  const net_layer **selected = NULL;
+  size_t count = 0;
+  if (rc == 0) {
+    rc = select_network_convs(request, &network->net, &selected, &count);
+  }
+  if (rc == 0) {
+    rc = split_network_convs(selected, count, session);
+  }
+  free(selected);
+
+  if (rc == 0 && session->row_count == 0) {
+    print_skipped_layers(network);
+    cli_error(COMMAND, "%s has no convolution layer that bench can time%s. "
+                       "Check the network with 'groupcl explain "
+                       "--prototxt %s'.",
+              network->path,
+              network->net.stopped ? " before inference stopped" : "",
+              network->path);
+    rc = CLI_EXIT_INPUT;
+  }
+  return rc;
+}
+
 /* Multiplies out the work of one forward pass. */
 static double count_macs(const suite_layer *layer) {
   const gcl_conv_desc *desc = &layer->desc;
@@ -541,6 +827,8 @@ static int resolve_layers(const bench_request *request,
       rc = layer_flags_build_layer(COMMAND, &request->layer,
                                    &session->rows[0].layer);
     }
+  } else if (request->prototxt_path != NULL) {
+    rc = load_network_rows(request, session);
   } else {
     rc = load_suite_rows(request, session);
   }
@@ -1158,6 +1446,13 @@ static void print_settings(const bench_session *session) {
        "libdnnl-dev and run configure again)");
 #endif
   cli_note_shared_cpu_devices(session->context);
+  if (session->network.path != NULL) {
+    printf("network: %s, %zu convolution layer%s to time, %zu skipped\n",
+           session->network.path, session->row_count,
+           session->row_count == 1 ? "" : "s",
+           session->network.skipped_count);
+    print_skipped_layers(&session->network);
+  }
 }
 
 /* Formats one value per spatial axis, as "3x3". */
@@ -1303,6 +1598,110 @@ static void print_summary(const bench_session *session,
   if (summary->not_available > 0 && !session->request->verbose) {
     printf("%d result%s n/a; --verbose shows why.\n", summary->not_available,
            summary->not_available == 1 ? " is" : "s are");
+  }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Network totals                                                           */
+
+/* A sum of per-layer median times, and the layers that lack one. */
+typedef struct time_total {
+  double ms;
+  int missing; /* layers where the series is n/a */
+} time_total;
+
+typedef struct network_totals {
+  double macs;
+  time_total best;
+  time_total automatic; /* auto */
+  time_total caffe;
+  time_total onednn;
+} network_totals;
+
+static void add_time(time_total *total, double ms) {
+  if (isfinite(ms)) {
+    total->ms += ms;
+  } else {
+    total->missing++;
+  }
+}
+
+static void sum_network(const bench_session *session,
+                        network_totals *totals) {
+  memset(totals, 0, sizeof *totals);
+  for (size_t i = 0; i < session->row_count; i++) {
+    const bench_row *row = &session->rows[i];
+    totals->macs += row->macs;
+    add_time(&totals->best, measured_ms(row, row->best));
+    add_time(&totals->automatic, measured_ms(row, session->auto_series));
+    add_time(&totals->caffe, measured_ms(row, session->caffe_series));
+    add_time(&totals->onednn, measured_ms(row, session->onednn_series));
+  }
+}
+
+/* Returns the sum, or NAN when a layer lacks the series. */
+static double total_ms(const time_total *total) {
+  return total->missing == 0 ? total->ms : NAN;
+}
+
+static double total_gflops(const network_totals *totals,
+                           const time_total *total) {
+  return 2.0 * totals->macs / (total_ms(total) * 1e6);
+}
+
+/* Returns numerator's total / denominator's total, NAN when incomplete. */
+static double total_ratio(const time_total *numerator,
+                          const time_total *denominator) {
+  return total_ms(numerator) / total_ms(denominator);
+}
+
+static void print_total_time(const char *label, const network_totals *totals,
+                             const time_total *total) {
+  if (total->missing > 0) {
+    printf("  %-34s -  (n/a on %d layer%s)\n", label, total->missing,
+           total->missing == 1 ? "" : "s");
+    return;
+  }
+  printf("  %-34s %10.3f ms %10.2f GFLOP/s\n", label, total->ms,
+         total_gflops(totals, total));
+}
+
+static void print_total_ratio(const char *label, double ratio,
+                              const char *unit) {
+  char text[32];
+  printf("  %-34s %10s  (%s)\n", label,
+         format_ratio(ratio, text, sizeof text), unit);
+}
+
+/*
+ * Prints what one forward pass through the timed layers costs, as the sum
+ * of their median times. The layers run one after another, so the sums
+ * model the network's convolutions without its other layers.
+ */
+static void print_network_totals(const bench_session *session,
+                                 const network_totals *totals) {
+  const size_t skipped = session->network.skipped_count;
+  printf("\nnetwork totals over %zu convolution layer%s of %s (sums of "
+         "median times%s):\n",
+         session->row_count, session->row_count == 1 ? "" : "s",
+         session->network.path,
+         skipped > 0 ? ", skipped layers not included" : "");
+  print_total_time("best algorithm of each layer:", totals, &totals->best);
+  print_total_time("auto:", totals, &totals->automatic);
+  print_total_time("caffe_gemm:", totals, &totals->caffe);
+  if (session->onednn_series >= 0) {
+    print_total_time("oneDNN:", totals, &totals->onednn);
+  }
+  print_total_ratio("auto over caffe_gemm:",
+                    total_ratio(&totals->caffe, &totals->automatic),
+                    "caffe_gemm total / auto total");
+  print_total_ratio("best over caffe_gemm:",
+                    total_ratio(&totals->caffe, &totals->best),
+                    "caffe_gemm total / best total");
+  if (session->onednn_series >= 0) {
+    print_total_ratio("auto vs oneDNN:",
+                      total_ratio(&totals->onednn, &totals->automatic),
+                      "oneDNN total / auto total, above 1: groupcl faster");
   }
 }
 
@@ -1466,8 +1865,68 @@ static void write_json_summary(FILE *file, const bench_summary *summary) {
                   &summary->depthwise_best_vs_caffe, 0);
   write_json_mean(file, "auto_vs_onednn", &summary->auto_vs_onednn, 0);
   write_json_mean(file, "best_vs_onednn", &summary->best_vs_onednn, 1);
-  fputs("  }\n", file);
+  fputs("  }", file);
 }
+
+static void write_json_skipped(FILE *file, const bench_network *network) {
+  fputs("  \"skipped_layers\": [", file);
+  for (size_t i = 0; i < network->skipped_count; i++) {
+    const skipped_layer *skipped = &network->skipped[i];
+    fputs(i > 0 ? ",\n    {\"layer\": " : "\n    {\"layer\": ", file);
+    write_json_string(file, skipped->layer->name);
+    fputs(", \"type\": ", file);
+    write_json_string(file, skipped->layer->type);
+    fputs(", \"reason\": ", file);
+    write_json_string(file, skipped->reason);
+    fputc('}', file);
+  }
+  fputs(network->skipped_count > 0 ? "\n  ],\n" : "],\n", file);
+}
+
+/* Writes the network, its skipped layers and network_totals, null where
+ * a series is n/a on some layer. */
+static void write_json_network(FILE *file, const bench_session *session) {
+  const bench_network *network = &session->network;
+  network_totals totals;
+  sum_network(session, &totals);
+
+  fputs("  \"network\": ", file);
+  write_json_string(file, network->path);
+  fputs(",\n  \"network_stopped\": ", file);
+  if (network->net.stopped) {
+    write_json_string(file, network->net.stop_reason);
+  } else {
+    fputs("null", file);
+  }
+  fputs(",\n", file);
+  write_json_skipped(file, network);
+
+  fprintf(file, "  \"network_totals\": {\"layers\": %zu, \"macs\": %.0f,\n    ",
+          session->row_count, totals.macs);
+  write_json_number(file, "best_ms", total_ms(&totals.best));
+  fputs(", ", file);
+  write_json_number(file, "auto_ms", total_ms(&totals.automatic));
+  fputs(", ", file);
+  write_json_number(file, "caffe_gemm_ms", total_ms(&totals.caffe));
+  fputs(", ", file);
+  write_json_number(file, "onednn_ms", total_ms(&totals.onednn));
+  fputs(",\n    ", file);
+  write_json_number(file, "best_gflops", total_gflops(&totals, &totals.best));
+  fputs(", ", file);
+  write_json_number(file, "auto_gflops",
+                    total_gflops(&totals, &totals.automatic));
+  fputs(", ", file);
+  write_json_number(file, "auto_vs_caffe",
+                    total_ratio(&totals.caffe, &totals.automatic));
+  fputs(", ", file);
+  write_json_number(file, "best_vs_caffe",
+                    total_ratio(&totals.caffe, &totals.best));
+  fputs(", ", file);
+  write_json_number(file, "auto_vs_onednn",
+                    total_ratio(&totals.onednn, &totals.automatic));
+  fputs("}\n", file);
+}
+
 
 static void write_json(FILE *file, const bench_session *session,
                        const bench_summary *summary) {
@@ -1497,6 +1956,12 @@ static void write_json(FILE *file, const bench_session *session,
   }
   fputs("\n  ],\n", file);
   write_json_summary(file, summary);
+  if (session->network.path != NULL) {
+    fputs(",\n", file);
+    write_json_network(file, session);
+  } else {
+    fputs("\n", file);
+  }
   fputs("}\n", file);
 }
 
@@ -1677,6 +2142,11 @@ static int run_bench(bench_session *session) {
     bench_summary summary;
     summarize(session, &summary);
     print_summary(session, &summary);
+    if (session->network.path != NULL) {
+      network_totals totals;
+      sum_network(session, &totals);
+      print_network_totals(session, &totals);
+    }
     warn_flagged(session);
     rc = finish_output_files(session, &summary);
   }
@@ -1707,6 +2177,8 @@ int cmd_bench(int argc, char **argv) {
 
   free(session.times_ms);
   free(session.rows);
+  free(session.network.skipped);
+  net_result_free(&session.network.net);
   gcl_context_destroy(session.context);
   return rc;
 }
