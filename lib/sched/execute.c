@@ -82,6 +82,8 @@ typedef struct device_job {
   float *gathered;     /* the full output tensor on the host */
   gcl_status status;
   char message[4096];
+  thrd_t thread;
+  int started;
 } device_job;
 
 /* Makes a slot's queue wait for events of the main queue or the caller. */
@@ -264,11 +266,27 @@ static int has_remote_slots(const gcl_plan *plan) {
   return 0;
 }
 
+/*
+ * Allocates one job per device of the context on the heap (each holds a
+ * message buffer, too large for the caller's stack), or sets *jobs to NULL
+ * when no slot is on another device.
+ */
+static gcl_status allocate_jobs(const gcl_plan *plan, device_job **jobs) {
+  *jobs = NULL;
+  if (!has_remote_slots(plan))
+    return GCL_SUCCESS;
+  *jobs = calloc(plan->context->device_count, sizeof **jobs);
+  if (*jobs == NULL)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "out of host memory for %zu device jobs",
+                    plan->context->device_count);
+  return GCL_SUCCESS;
+}
+
 /* Starts one thread per other device that has slots. */
 static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
-                                    float *gathered, device_job *jobs,
-                                    thrd_t *threads, int *started) {
-  for (size_t d = 1; d < plan->context->device_count; d++) {
+                                    float *gathered, device_job *jobs) {
+  for (size_t d = 1; jobs != NULL && d < plan->context->device_count; d++) {
     device_job *job = &jobs[d];
 
     job->plan = plan;
@@ -277,14 +295,14 @@ static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
     job->gathered = gathered;
     job->status = GCL_SUCCESS;
     job->message[0] = '\0';
-    started[d] = 0;
-    for (size_t i = 0; i < plan->slot_count && !started[d]; i++) {
+    job->started = 0;
+    for (size_t i = 0; i < plan->slot_count && !job->started; i++) {
       if (plan->slots[i].info.device_index != d)
         continue;
-      if (thrd_create(&threads[d], run_device_job, job) != thrd_success)
+      if (thrd_create(&job->thread, run_device_job, job) != thrd_success)
         return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                         "could not start a host thread for device %zu", d);
-      started[d] = 1;
+      job->started = 1;
     }
   }
   return GCL_SUCCESS;
@@ -292,12 +310,11 @@ static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
 
 /* Joins the threads; returns the first failure, naming its device. */
 static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
-                                   thrd_t *threads, const int *started,
                                    gcl_status status) {
-  for (size_t d = 1; d < plan->context->device_count; d++) {
-    if (!started[d])
+  for (size_t d = 1; jobs != NULL && d < plan->context->device_count; d++) {
+    if (!jobs[d].started)
       continue;
-    thrd_join(threads[d], NULL);
+    thrd_join(jobs[d].thread, NULL);
     if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS)
       status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
                         plan->context->devices[d].info.device_name,
@@ -439,9 +456,7 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
                             float *output) {
   cl_event reads[GCL_MAX_SLOTS] = {NULL};
   cl_event input_ready = NULL;
-  device_job jobs[GCL_MAX_SLOTS];
-  thrd_t threads[GCL_MAX_SLOTS];
-  int started[GCL_MAX_SLOTS] = {0};
+  device_job *jobs = NULL;
   int gather = 0;
   float *gathered = output;
   uint64_t bytes = 0;
@@ -471,9 +486,12 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
   if (status == GCL_SUCCESS)
     status = enqueue_local_slots(plan, input_ready, gathered, reads, &bytes);
   if (status == GCL_SUCCESS)
-    status = start_device_jobs(plan, input, gathered, jobs, threads, started);
+    status = allocate_jobs(plan, &jobs);
+  if (status == GCL_SUCCESS)
+    status = start_device_jobs(plan, input, gathered, jobs);
   status = wait_for_reads(reads, plan->slot_count, status);
-  status = join_device_jobs(plan, jobs, threads, started, status);
+  status = join_device_jobs(plan, jobs, status);
+  free(jobs);
   if (input_ready != NULL)
     clReleaseEvent(input_ready);
 
@@ -619,9 +637,7 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
                                cl_uint num_wait_events,
                                const cl_event *wait_list, cl_event *done) {
   cl_event markers[GCL_MAX_SLOTS] = {NULL};
-  device_job jobs[GCL_MAX_SLOTS];
-  thrd_t threads[GCL_MAX_SLOTS];
-  int started[GCL_MAX_SLOTS] = {0};
+  device_job *jobs = NULL;
   int remote;
   double start = seconds_now();
   gcl_status status;
@@ -654,9 +670,12 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
     status = enqueue_caller_slots(plan, input, output, num_wait_events,
                                   wait_list, markers);
   if (status == GCL_SUCCESS && remote)
+    status = allocate_jobs(plan, &jobs);
+  if (status == GCL_SUCCESS && remote)
     status = start_device_jobs(plan, plan->scratch_input, plan->scratch_output,
-                               jobs, threads, started);
-  status = join_device_jobs(plan, jobs, threads, started, status);
+                               jobs);
+  status = join_device_jobs(plan, jobs, status);
+  free(jobs);
   if (status == GCL_SUCCESS && remote)
     status = write_remote_outputs(plan, output);
 
