@@ -82,13 +82,14 @@ static gcl_status measure_device(gcl_plan *plan, const gcl_conv *conv,
   return status;
 }
 
-/* Returns each device's throughput, measuring those not yet known. */
+/* Returns the throughput of the first `devices` devices, measuring those
+ * not yet known. */
 static gcl_status device_throughputs(gcl_plan *plan, const gcl_conv *conv,
-                                     double *throughput) {
+                                     size_t devices, double *throughput) {
   gcl_context *context = plan->context;
   gcl_status status = GCL_SUCCESS;
 
-  for (size_t d = 0; d < context->device_count && status == GCL_SUCCESS;
+  for (size_t d = 0; d < devices && status == GCL_SUCCESS;
        d++) {
     double known;
 
@@ -130,7 +131,7 @@ static gcl_status device_targets(gcl_plan *plan, const gcl_conv *conv,
       measured[d] = options->device_throughput[d];
     }
   } else {
-    status = device_throughputs(plan, conv, measured);
+    status = device_throughputs(plan, conv, devices, measured);
   }
 
   for (size_t d = 0; d < devices && status == GCL_SUCCESS; d++) {
