@@ -96,3 +96,40 @@ double gcl_device_memory_bandwidth(const gcl_device_info *device) {
     return 400e9;
   return units * 20e9;
 }
+
+gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
+                          int64_t image_elements, const char *what,
+                          cl_int *buffer_elements) {
+  size_t bytes;
+  double end;
+  cl_int code;
+
+  code = clGetMemObjectInfo(view->buffer, CL_MEM_SIZE, sizeof bytes, &bytes,
+                            NULL);
+  if (code != CL_SUCCESS)
+    return gcl_fail_cl(code, "clGetMemObjectInfo(CL_MEM_SIZE) on the %s "
+                             "buffer",
+                       what);
+
+  /* In double, so that a huge stride cannot wrap around. */
+  end = (double)view->offset +
+        (double)(batch - 1) * (double)view->image_stride +
+        (double)image_elements;
+  if (end > (double)(bytes / sizeof(float)))
+    return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
+                    "the %s view ends at element %.0f but its buffer contains "
+                    "%zu floats; check the view's offset and image stride",
+                    what, end, bytes / sizeof(float));
+  if (end > (double)GCL_INT_INDEX_LIMIT)
+    return gcl_fail(GCL_ERROR_UNSUPPORTED,
+                    "the %s view ends at element %.0f, beyond the 32-bit "
+                    "indexing of the kernels (2^31 - 1 floats); run fewer "
+                    "images per call",
+                    what, end);
+
+  if (buffer_elements != NULL)
+    *buffer_elements = bytes / sizeof(float) > GCL_INT_INDEX_LIMIT
+                           ? (cl_int)GCL_INT_INDEX_LIMIT
+                           : (cl_int)(bytes / sizeof(float));
+  return GCL_SUCCESS;
+}

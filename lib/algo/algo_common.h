@@ -32,6 +32,15 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
 double gcl_device_peak_flops(const gcl_device_info *device);
 double gcl_device_memory_bandwidth(const gcl_device_info *device);
 
+/*
+ * Checks that a view of `batch` images of image_elements floats lies inside
+ * its buffer and inside the kernels' 32-bit indexing. When buffer_elements
+ * is not NULL, it receives the buffer's size in floats, capped at 2^31 - 1.
+ */
+gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
+                          int64_t image_elements, const char *what,
+                          cl_int *buffer_elements);
+
 /* Largest element count an algorithm may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 

@@ -102,31 +102,17 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
   return GCL_SUCCESS;
 }
 
-static gcl_status check_view(const gcl_tensor_view *view, int64_t batch,
-                             int64_t image_elements, const char *what) {
-  double end = (double)view->offset +
-               (double)(batch - 1) * (double)view->image_stride +
-               (double)image_elements;
-
-  if (end > (double)INT_MAX)
-    return gcl_fail(GCL_ERROR_UNSUPPORTED,
-                    "the %s view ends at element %.0f, beyond the 32-bit "
-                    "indexing of the im2col and bias kernels (2^31 - 1 "
-                    "floats); run fewer images per call",
-                    what, end);
-  return GCL_SUCCESS;
-}
-
 gcl_status gcl_im2col_check_views(const gcl_im2col_state *state,
                                   const gcl_tensor_view *input,
                                   const gcl_tensor_view *output) {
   const gcl_geometry *g = &state->geometry;
   gcl_status status;
 
-  status = check_view(input, g->batch, g->channels * g->in_size, "input");
+  status = gcl_check_view(input, g->batch, g->channels * g->in_size, "input",
+                          NULL);
   if (status == GCL_SUCCESS)
-    status = check_view(output, g->batch, g->num_output * g->out_size,
-                        "output");
+    status = gcl_check_view(output, g->batch, g->num_output * g->out_size,
+                            "output", NULL);
   return status;
 }
 

@@ -194,48 +194,7 @@ gcl_status gcl_single_kernel_upload_blocks(gcl_single_kernel *state,
   return status;
 }
 
-/*
- * Checks that a view of `batch` images of image_elements floats lies inside
- * its buffer and inside the kernel's 32-bit indexing. Returns the buffer's
- * size in floats, capped at INT_MAX, in buffer_elements.
- */
-static gcl_status check_view(const gcl_tensor_view *view, int64_t batch,
-                             int64_t image_elements, const char *what,
-                             cl_int *buffer_elements) {
-  size_t bytes;
-  double end;
-  cl_int code;
-
-  code = clGetMemObjectInfo(view->buffer, CL_MEM_SIZE, sizeof bytes, &bytes,
-                            NULL);
-  if (code != CL_SUCCESS)
-    return gcl_fail_cl(code, "clGetMemObjectInfo(CL_MEM_SIZE) on the %s "
-                             "buffer",
-                       what);
-
-  /* In double, so that a huge stride cannot wrap around. */
-  end = (double)view->offset +
-        (double)(batch - 1) * (double)view->image_stride +
-        (double)image_elements;
-  if (end > (double)(bytes / sizeof(float)))
-    return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
-                    "the %s view ends at element %.0f but its buffer holds "
-                    "%zu floats; check the view's offset and image stride",
-                    what, end, bytes / sizeof(float));
-  if (end > (double)GCL_INT_INDEX_LIMIT)
-    return gcl_fail(GCL_ERROR_UNSUPPORTED,
-                    "the %s view ends at element %.0f, beyond the 32-bit "
-                    "indexing of the kernel (2^31 - 1 floats); run fewer "
-                    "images per call",
-                    what, end);
-
-  *buffer_elements = bytes / sizeof(float) > INT_MAX
-                         ? INT_MAX
-                         : (cl_int)(bytes / sizeof(float));
-  return GCL_SUCCESS;
-}
-
-/* Sets the nine kernel arguments. check_view has checked that the view
+/* Sets the nine kernel arguments. gcl_check_view has checked that the view
  * offsets fit an int. */
 static cl_int set_arguments(gcl_single_kernel *state,
                             const gcl_tensor_view *input,
@@ -280,11 +239,11 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
   gcl_status status;
   cl_int code;
 
-  status = check_view(input, g->batch, g->channels * g->in_size, "input",
-                      &input_elements);
+  status = gcl_check_view(input, g->batch, g->channels * g->in_size, "input",
+                          &input_elements);
   if (status == GCL_SUCCESS)
-    status = check_view(output, g->batch, g->num_output * g->out_size,
-                        "output", &output_elements);
+    status = gcl_check_view(output, g->batch, g->num_output * g->out_size,
+                            "output", &output_elements);
   if (status != GCL_SUCCESS)
     return status;
 

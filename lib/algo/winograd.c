@@ -368,41 +368,6 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
   return GCL_SUCCESS;
 }
 
-/*
- * Checks that a view of `batch` images of image_elements floats lies inside
- * its buffer and inside the kernels' 32-bit indexing.
- */
-static gcl_status check_view(const gcl_tensor_view *view, int64_t batch,
-                             int64_t image_elements, const char *what) {
-  size_t bytes;
-  double end;
-  cl_int code;
-
-  code = clGetMemObjectInfo(view->buffer, CL_MEM_SIZE, sizeof bytes, &bytes,
-                            NULL);
-  if (code != CL_SUCCESS)
-    return gcl_fail_cl(code, "clGetMemObjectInfo(CL_MEM_SIZE) on the %s "
-                             "buffer",
-                       what);
-
-  /* In double, so that a huge stride cannot wrap around. */
-  end = (double)view->offset +
-        (double)(batch - 1) * (double)view->image_stride +
-        (double)image_elements;
-  if (end > (double)(bytes / sizeof(float)))
-    return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
-                    "the %s view ends at element %.0f but its buffer holds "
-                    "%zu floats; check the view's offset and image stride",
-                    what, end, bytes / sizeof(float));
-  if (end > (double)INT_MAX)
-    return gcl_fail(GCL_ERROR_UNSUPPORTED,
-                    "the %s view ends at element %.0f, beyond the 32-bit "
-                    "indexing of the winograd kernels (2^31 - 1 floats); "
-                    "run fewer images per call",
-                    what, end);
-  return GCL_SUCCESS;
-}
-
 /* Enqueues one kernel whose arguments are set, labelled for the
  * timeline. */
 static gcl_status run_kernel(cl_kernel kernel, const gcl_launch *launch,
@@ -502,10 +467,11 @@ static gcl_status winograd_enqueue(void *opaque, const gcl_launch *launch,
   const gcl_geometry *g = &state->geometry;
   gcl_status status;
 
-  status = check_view(input, g->batch, g->channels * g->in_size, "input");
+  status = gcl_check_view(input, g->batch, g->channels * g->in_size, "input",
+                          NULL);
   if (status == GCL_SUCCESS)
-    status = check_view(output, g->batch, g->num_output * g->out_size,
-                        "output");
+    status = gcl_check_view(output, g->batch, g->num_output * g->out_size,
+                            "output", NULL);
   if (status == GCL_SUCCESS)
     status = run_input_transform(state, launch, input);
   if (status == GCL_SUCCESS)
