@@ -1,5 +1,5 @@
 #!/bin/sh
-# Writes a C file that holds each OpenCL source given on the command line as
+# Writes a C file that contains each OpenCL source given on the command line as
 # a string constant, so the installed library never reads kernel files.
 # Usage: embed-kernels.sh OUTPUT.c SRCDIR kernels/NAME.cl...
 set -eu

@@ -3,15 +3,16 @@
  * parameter, on any OpenCL 1.2 device.
  *
  * Lifecycle, split by cost:
- *   gcl_context_create   selects devices and creates OpenCL contexts/queues;
- *   gcl_conv_create      validates a layer and takes a copy of its weights;
+ *   gcl_context_create   selects devices and creates OpenCL contexts and
+ *                        queues.
+ *   gcl_conv_create      validates a layer and takes a copy of its weights.
  *   gcl_plan_create      fixes the input shape, compiles the specialised
- *                        kernels and uploads the weights;
+ *                        kernels and uploads the weights.
  *   gcl_plan_forward*    only enqueues work.
  *
  * Every call returns a gcl_status. On failure, gcl_last_error() returns a
- * message that names the value and the rule it broke; the message is kept per
- * thread, like errno. The library never prints unless GROUPCL_LOG is set, and
+ * message that names the value and the rule it broke. The message is kept
+ * per thread, like errno. The library never prints unless GROUPCL_LOG is set, and
  * never exits the process.
  *
  * Tensor layouts, as C array shapes (row-major, float32):
@@ -177,9 +178,9 @@ GCL_API gcl_status gcl_context_get_stats(const gcl_context *context,
 
 /*
  * A Convolution layer as Caffe describes it, plus the input channel count.
- * kernel, stride, pad and dilation hold one value per spatial axis, ordered
- * as in the tensor (depth, height, width); only the first spatial_dims
- * entries are read.
+ * kernel, stride, pad and dilation contain one value per spatial axis,
+ * ordered as in the tensor (depth, height, width). Only the first
+ * spatial_dims entries are read.
  */
 typedef struct gcl_conv_desc {
   int spatial_dims;     /* 1, 2 or 3 */
@@ -281,9 +282,9 @@ GCL_API const char *gcl_algorithm_name(gcl_algorithm algorithm);
 GCL_API gcl_status gcl_algorithm_from_name(const char *name, gcl_algorithm *algorithm);
 
 /*
- * How a plan places its groups on queues and devices. Groups are split into
- * contiguous ranges, one per slot (a device and one of its command queues);
- * when there are fewer groups than slots, the batch is split as well.
+ * Policy for placing a plan's groups on queues and devices. Groups are split
+ * into contiguous ranges, one per slot (a device and one of its command
+ * queues). When there are fewer groups than slots, the batch is split too.
  */
 typedef enum gcl_schedule_policy {
   GCL_SCHEDULE_AUTO = 0,   /* the plan chooses from the layer and devices */
@@ -308,10 +309,10 @@ typedef struct gcl_plan_options {
    * and gcl_plan_write_trace. */
   int profile;
   /*
-   * With algorithm GCL_ALGORITHM_AUTO: 0 takes the winner stored in the
-   * tuning database for this device and layer, else the cost model's
-   * choice; nonzero times every algorithm that supports the layer on the
-   * first device, takes the fastest and stores it in the database (see
+   * Used with algorithm GCL_ALGORITHM_AUTO. 0 runs the winner stored in
+   * the tuning database for this device and layer, else the cost model's
+   * choice. Nonzero times every algorithm that supports the layer on the
+   * first device, runs the fastest and stores it in the database (see
    * GROUPCL_CACHE_DIR and GROUPCL_CACHE in the README).
    */
   int tune;

@@ -142,7 +142,7 @@ Test(context_create, auto_prefers_gpu_then_cpu) {
   gcl_device_info *devices = list_devices(&count);
   size_t gpus = count_of_type(devices, count, CL_DEVICE_TYPE_GPU);
   size_t cpus = count_of_type(devices, count, CL_DEVICE_TYPE_CPU);
-  cl_device_type wanted = gpus > 0 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
+  cl_device_type expected_type = gpus > 0 ? CL_DEVICE_TYPE_GPU : CL_DEVICE_TYPE_CPU;
   size_t expected = count;
   gcl_context *context = open_context("auto");
   size_t selected = gcl_context_device_count(context);
@@ -157,7 +157,7 @@ Test(context_create, auto_prefers_gpu_then_cpu) {
   for (size_t i = 0; i < selected && gpus + cpus > 0; i++) {
     gcl_device_info info = context_device(context, i);
 
-    cr_assert((info.type & wanted) != 0, "auto selected %s of type %#llx",
+    cr_assert((info.type & expected_type) != 0, "auto selected %s of type %#llx",
               info.device_name, (unsigned long long)info.type);
   }
   gcl_context_destroy(context);

@@ -33,7 +33,7 @@ Test(reference, hand_computed_1d_with_pad) {
 }
 
 Test(reference, hand_computed_groups_stay_apart) {
-  /* Two groups of one channel: output k sees only input channel k. */
+  /* Two groups of one channel: output k reads only input channel k. */
   const test_layer layer = {"hand_groups", 1, 1, 2, 2, 2, {3}, {1}, {1},
                             {0}, {1}, 1};
   const float input[6] = {1, 2, 3, 10, 20, 30};

@@ -57,9 +57,10 @@ typedef struct net_result {
 
 /*
  * Infers the shapes of every layer of the parsed network. Returns 0 when
- * all layers were evaluated, 1 when inference stopped (unknown layer type,
- * missing input shape, invalid layer; see stop_reason), -1 when out of
- * memory. The layers before the stop stay in net->layers.
+ * all layers were evaluated, and -1 when out of memory. Returns 1 when
+ * inference stopped at an unknown layer type, a missing input shape or an
+ * invalid layer, with the reason in stop_reason. The layers before the
+ * stop stay in net->layers.
  */
 int net_infer(const char *file_name, const ptx_node *root, net_result *net);
 

@@ -32,7 +32,7 @@ void npy_array_free(npy_array *array);
 /*
  * Writes a float32 C-order array to path as .npy version 1.0. The data go to
  * a temporary file in the same folder that is renamed over path only when
- * everything was written, so path never holds a partial file. Returns 0 on
+ * everything was written, so path never contains a partial file. Returns 0 on
  * success, else -1 with a message in error.
  */
 int npy_write(const char *path, int rank, const int64_t *shape,

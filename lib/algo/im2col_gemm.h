@@ -1,8 +1,8 @@
 /*
- * What the two im2col + GEMM algorithms share (caffe_gemm and
- * gemm_batched): the column matrix of one image, the im2col and bias
- * kernels, the weights in Caffe's layout, and the index checks of those
- * 32-bit kernels. They differ only in how they call CLBlast.
+ * Shared parts of the two im2col + GEMM algorithms, caffe_gemm and
+ * gemm_batched: the column matrix of one image, the im2col and bias
+ * kernels, and the weights in Caffe's layout. The two differ only in how
+ * they call CLBlast.
  */
 #ifndef GCL_ALGO_IM2COL_GEMM_H
 #define GCL_ALGO_IM2COL_GEMM_H

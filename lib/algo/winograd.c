@@ -154,11 +154,11 @@ static int winograd_supports(const gcl_geometry *g,
  * channels, which keeps the direct algorithm on both ResNeXt layers.
  * For that CPU the peak model gives 160 GFLOP/s, well below what the
  * kernels reach, so the direct algorithm's estimates come out 2.4-2.8
- * times its measured times. Both terms here are in the same inflated
- * units (efficiency 0.46 and a transform factor of 2.5), so that the ratio
- * to direct's estimate follows the measured ratio: winograd 1.6-2.2 times
- * faster on AlexNet conv4 and conv5, 1.4-1.6 times slower on ResNeXt-50
- * stages 3 and 4.
+ * times its measured times. Both terms here use the same inflated units
+ * (efficiency 0.46 and a transform factor of 2.5). The ratio to direct's
+ * estimate then follows the measured ratio: winograd was 1.6-2.2 times
+ * faster on AlexNet conv4 and conv5, and 1.4-1.6 times slower on
+ * ResNeXt-50 stages 3 and 4.
  * NOTE: fitted to three layers of one CPU; on GPUs the constants are
  * untested.
  */

@@ -20,8 +20,9 @@
  *   u64      binary length, then the binary
  *   u64      FNV-1a 64 checksum of the binary
  * A file that fails any check is ignored with a warning, and the next
- * source build replaces it. Every failure of the disk cache is logged and
- * never fails a build: the cache only saves compile time.
+ * source build replaces it. A failure of the disk cache is logged as a
+ * warning and does not fail the build, because the cache only saves
+ * compile time.
  */
 #ifndef GCL_PROGRAM_DISK_CACHE_H
 #define GCL_PROGRAM_DISK_CACHE_H

@@ -73,9 +73,8 @@ void gcl_program_cache_destroy(gcl_program_cache *cache) {
 
 void gcl_program_cache_stats(const gcl_program_cache *cache, uint64_t *built,
                              uint64_t *hits, uint64_t *loaded) {
-  /* The counters only grow; a torn read is not possible for aligned
-   * 64-bit values on the platforms groupcl targets, but take the lock
-   * anyway for a consistent set. */
+  /* The lock makes the three counters a consistent set, since another
+   * thread may be building a program at the same time. */
   mtx_lock((mtx_t *)&cache->lock);
   *built = cache->built;
   *hits = cache->hits;
@@ -248,8 +247,8 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
                     "no OpenCL source for %s; the build did not embed it",
                     file_name);
 
-  /* The key holds the full option string, GROUPCL_BUILD_OPTIONS included,
-   * so a change of that variable builds anew. */
+  /* The key contains the full option string, GROUPCL_BUILD_OPTIONS
+   * included, so a change of that variable builds anew. */
   all_options = full_options(options);
   if (all_options == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");

@@ -267,9 +267,9 @@ static int has_remote_slots(const gcl_plan *plan) {
 }
 
 /*
- * Allocates one job per device of the context on the heap (each holds a
- * message buffer, too large for the caller's stack), or sets *jobs to NULL
- * when no slot is on another device.
+ * Allocates one job per device of the context on the heap, because each
+ * job's message buffer is too large for the caller's stack. Sets *jobs to
+ * NULL when no slot is on another device.
  */
 static gcl_status allocate_jobs(const gcl_plan *plan, device_job **jobs) {
   *jobs = NULL;
