@@ -1,7 +1,7 @@
 #include "algo/algo_common.h"
 
+#include "util/cl_calls.h"
 #include "util/error.h"
-#include "util/fault.h"
 
 #include <stdio.h>
 
@@ -44,7 +44,7 @@ gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
   if (status != GCL_SUCCESS)
     return status;
 
-  *kernel = clCreateKernel(program, kernel_name, &code);
+  *kernel = gcl_clCreateKernel(program, kernel_name, &code);
   if (*kernel == NULL)
     return gcl_fail_cl(code, "clCreateKernel(%s) from %s on device '%s'",
                        kernel_name, file_name, slot->info.device_name);
@@ -68,13 +68,8 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
                     (unsigned long long)slot->info.max_alloc_bytes);
 
   /* A zero-size buffer is invalid in OpenCL; keep one element instead. */
-  *buffer = clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
-                           (void *)host_data, &code);
-  if (*buffer != NULL && gcl_fault_hit(GCL_FAULT_BUFFER, slot->device)) {
-    clReleaseMemObject(*buffer); /* injected by a test */
-    *buffer = NULL;
-    code = CL_MEM_OBJECT_ALLOCATION_FAILURE;
-  }
+  *buffer = gcl_clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
+                               (void *)host_data, &code);
   if (*buffer == NULL)
     return gcl_fail_cl(code, "allocating the %s (%zu bytes) on device '%s'",
                        what, bytes, slot->info.device_name);

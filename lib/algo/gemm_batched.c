@@ -10,6 +10,7 @@
  */
 #include "algo/im2col_gemm.h"
 
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <clblast_c.h>
@@ -71,7 +72,7 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
   cl_command_queue queue = launch->queue;
   CLBlastStatusCode code;
 
-  code = CLBlastSgemmStridedBatched(
+  code = gcl_CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
       1.0f, state->weights, 0, k, m * k, state->columns, 0, n, k * n, 0.0f,
       output->buffer, output_offset, n, m * n, (size_t)g->group, &queue,

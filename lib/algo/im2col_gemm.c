@@ -1,5 +1,7 @@
 #include "algo/im2col_gemm.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -45,7 +47,7 @@ void gcl_im2col_release(gcl_im2col_state *state) {
     clReleaseMemObject(state->bias);
   if (state->columns != NULL)
     clReleaseMemObject(state->columns);
-  free(state);
+  gcl_free(state);
 }
 
 /* Builds kernels/im2col.cl and, with a bias, kernels/bias.cl. */
@@ -72,7 +74,7 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
                               const float *bias, gcl_im2col_state **result) {
   size_t weight_count =
       (size_t)(g->num_output * g->channels_per_group * g->kernel_size);
-  gcl_im2col_state *state = calloc(1, sizeof *state);
+  gcl_im2col_state *state = gcl_calloc(1, sizeof *state);
   gcl_status status;
 
   *result = NULL;
@@ -133,9 +135,9 @@ gcl_status gcl_im2col_expand(gcl_im2col_state *state,
     code = clSetKernelArg(state->im2col, 2, sizeof state->columns,
                           &state->columns);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(launch->queue, state->im2col, 2, NULL,
-                                  global, NULL, 0, NULL,
-                                  gcl_trace_event(launch->trace, "im2col"));
+    code = gcl_clEnqueueNDRangeKernel(launch->queue, state->im2col, 2, NULL,
+                                      global, NULL, 0, NULL,
+                                      gcl_trace_event(launch->trace, "im2col"));
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_im2col for image %lld",
                        (long long)image);
@@ -163,9 +165,9 @@ gcl_status gcl_im2col_add_bias(gcl_im2col_state *state,
     code = clSetKernelArg(state->add_bias, 3, sizeof state->bias,
                           &state->bias);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(launch->queue, state->add_bias, 3, NULL,
-                                  global, NULL, 0, NULL,
-                                  gcl_trace_event(launch->trace, "bias"));
+    code = gcl_clEnqueueNDRangeKernel(launch->queue, state->add_bias, 3, NULL,
+                                      global, NULL, 0, NULL,
+                                      gcl_trace_event(launch->trace, "bias"));
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_add_bias");
   return GCL_SUCCESS;

@@ -1,5 +1,7 @@
 #include "algo/single_kernel.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -102,7 +104,7 @@ float *gcl_pack_weight_blocks(const gcl_geometry *g, int64_t block,
   float *packed;
 
   *count = (size_t)(g->group * blocks * cg * taps * block);
-  packed = calloc(*count, sizeof *packed);
+  packed = gcl_calloc(*count, sizeof *packed);
   if (packed == NULL)
     return NULL;
 
@@ -123,7 +125,7 @@ float *gcl_pack_weight_blocks(const gcl_geometry *g, int64_t block,
 gcl_status gcl_single_kernel_create(const gcl_geometry *geometry,
                                     const char *label,
                                     gcl_single_kernel **state) {
-  *state = calloc(1, sizeof **state);
+  *state = gcl_calloc(1, sizeof **state);
   if (*state == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the %s state", label);
@@ -190,7 +192,7 @@ gcl_status gcl_single_kernel_upload_blocks(gcl_single_kernel *state,
                     count);
   status = gcl_single_kernel_upload(state, context, device_index, packed,
                                     count, bias);
-  free(packed);
+  gcl_free(packed);
   return status;
 }
 
@@ -252,9 +254,9 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
     return gcl_fail_cl(code, "setting the arguments of the %s kernel",
                        state->label);
 
-  code = clEnqueueNDRangeKernel(launch->queue, state->kernel, 3, NULL,
-                                state->global, local, 0, NULL,
-                                gcl_trace_event(launch->trace, state->label));
+  code = gcl_clEnqueueNDRangeKernel(
+      launch->queue, state->kernel, 3, NULL, state->global, local, 0, NULL,
+      gcl_trace_event(launch->trace, state->label));
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", state->label);
   return GCL_SUCCESS;
@@ -271,5 +273,5 @@ void gcl_single_kernel_release(void *opaque) {
     clReleaseMemObject(state->weights);
   if (state->bias != NULL)
     clReleaseMemObject(state->bias);
-  free(state);
+  gcl_free(state);
 }

@@ -12,6 +12,8 @@
 /* For gcl_vector_width and gcl_balanced_block. */
 #include "algo/single_kernel.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -225,7 +227,7 @@ static float *transform_filters(const gcl_geometry *g,
                                 const float *weights) {
   int64_t kg = g->outputs_per_group;
   int64_t cg = g->channels_per_group;
-  float *packed = calloc((size_t)filter_elements(g, t), sizeof *packed);
+  float *packed = gcl_calloc((size_t)filter_elements(g, t), sizeof *packed);
 
   if (packed == NULL)
     return NULL;
@@ -263,7 +265,7 @@ static void winograd_release(void *opaque) {
     clReleaseMemObject(state->transformed);
   if (state->products != NULL)
     clReleaseMemObject(state->products);
-  free(state);
+  gcl_free(state);
 }
 
 /* Creates the three kernels of kernels/winograd.cl. The program cache
@@ -324,7 +326,7 @@ static gcl_status create_buffers(winograd_state *state, gcl_context *context,
   status = gcl_create_buffer(context, device_index,
                              (size_t)filter_elements(g, t) * sizeof(float),
                              packed, "transformed filters", &state->filters);
-  free(packed);
+  gcl_free(packed);
 
   if (status == GCL_SUCCESS && g->bias_term)
     status = gcl_create_buffer(context, device_index,
@@ -347,7 +349,7 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
                                    gcl_context *context, size_t device_index,
                                    const float *weights, const float *bias,
                                    void **opaque) {
-  winograd_state *state = calloc(1, sizeof *state);
+  winograd_state *state = gcl_calloc(1, sizeof *state);
   gcl_status status;
 
   *opaque = NULL;
@@ -372,9 +374,9 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
  * timeline. */
 static gcl_status run_kernel(cl_kernel kernel, const gcl_launch *launch,
                              const size_t global[3], const char *label) {
-  cl_int code = clEnqueueNDRangeKernel(launch->queue, kernel, 3, NULL,
-                                       global, NULL, 0, NULL,
-                                       gcl_trace_event(launch->trace, label));
+  cl_int code = gcl_clEnqueueNDRangeKernel(
+      launch->queue, kernel, 3, NULL, global, NULL, 0, NULL,
+      gcl_trace_event(launch->trace, label));
 
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", label);

@@ -2,6 +2,7 @@
 
 #include "algo/algo_common.h"
 #include "tune/autotune.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -124,7 +125,7 @@ gcl_status gcl_plan_create(gcl_conv *conv, int rank,
     options = &defaults;
   }
 
-  created = calloc(1, sizeof *created);
+  created = gcl_calloc(1, sizeof *created);
   if (created == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   created->context = conv->context;
@@ -161,9 +162,9 @@ void gcl_plan_destroy(gcl_plan *plan) {
     clReleaseMemObject(plan->host_input);
   if (plan->host_output != NULL)
     clReleaseMemObject(plan->host_output);
-  free(plan->scratch_input);
-  free(plan->scratch_output);
-  free(plan);
+  gcl_free(plan->scratch_input);
+  gcl_free(plan->scratch_output);
+  gcl_free(plan);
 }
 
 gcl_status gcl_plan_output_shape(const gcl_plan *plan, int64_t *output_shape) {

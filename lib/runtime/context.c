@@ -1,6 +1,8 @@
 #include "runtime/context.h"
 
 #include "runtime/devices.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -17,14 +19,14 @@ static gcl_status open_slot(gcl_device_slot *slot,
   slot->device = device->device;
   slot->info = device->info;
 
-  slot->cl_ctx = clCreateContext(properties, 1, &device->device, NULL, NULL,
-                                 &code);
+  slot->cl_ctx =
+      gcl_clCreateContext(properties, 1, &device->device, NULL, NULL, &code);
   if (slot->cl_ctx == NULL)
     return gcl_fail_cl(code, "clCreateContext for device '%s'",
                        device->info.device_name);
 
-  slot->queue = clCreateCommandQueue(slot->cl_ctx, device->device,
-                                     CL_QUEUE_PROFILING_ENABLE, &code);
+  slot->queue = gcl_clCreateCommandQueue(slot->cl_ctx, device->device,
+                                         CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "clCreateCommandQueue for device '%s'",
                        device->info.device_name);
@@ -36,17 +38,17 @@ static gcl_status open_slot(gcl_device_slot *slot,
 }
 
 static gcl_context *allocate_context(size_t device_count) {
-  gcl_context *context = calloc(1, sizeof *context);
+  gcl_context *context = gcl_calloc(1, sizeof *context);
 
   if (context == NULL)
     return NULL;
-  context->devices = calloc(device_count, sizeof *context->devices);
+  context->devices = gcl_calloc(device_count, sizeof *context->devices);
   context->programs = gcl_program_cache_create();
   if (context->devices == NULL || context->programs == NULL ||
       mtx_init(&context->lock, mtx_plain) != thrd_success) {
     gcl_program_cache_destroy(context->programs);
-    free(context->devices);
-    free(context);
+    gcl_free(context->devices);
+    gcl_free(context);
     return NULL;
   }
   return context;
@@ -81,7 +83,7 @@ gcl_status gcl_context_create(const char *device_spec, gcl_context **context) {
 
   created = allocate_context(count);
   if (created == NULL) {
-    free(selected);
+    gcl_free(selected);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory creating a context");
   }
@@ -91,7 +93,7 @@ gcl_status gcl_context_create(const char *device_spec, gcl_context **context) {
     created->device_count++;
     status = open_slot(&created->devices[i], &selected[i]);
   }
-  free(selected);
+  gcl_free(selected);
   if (status != GCL_SUCCESS) {
     gcl_context_destroy(created);
     return status;
@@ -219,8 +221,8 @@ void gcl_context_destroy(gcl_context *context) {
       clReleaseContext(slot->cl_ctx);
   }
   mtx_destroy(&context->lock);
-  free(context->devices);
-  free(context);
+  gcl_free(context->devices);
+  gcl_free(context);
 }
 
 size_t gcl_context_device_count(const gcl_context *context) {

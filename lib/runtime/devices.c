@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/devices.h"
 
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <CL/cl_ext.h>
@@ -34,13 +35,13 @@ static int has_extension(cl_device_id device, const char *name) {
           CL_SUCCESS ||
       size == 0)
     return 0;
-  extensions = malloc(size);
+  extensions = gcl_malloc(size);
   if (extensions == NULL)
     return 0;
   found = clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, size, extensions,
                           NULL) == CL_SUCCESS &&
           strstr(extensions, name) != NULL;
-  free(extensions);
+  gcl_free(extensions);
   return found;
 }
 
@@ -119,12 +120,12 @@ static gcl_status add_platform_devices(device_table *table,
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "clGetDeviceIDs on platform %u", platform_index);
 
-  ids = calloc(count, sizeof *ids);
-  grown = realloc(table->devices, (table->count + count) * sizeof *grown);
+  ids = gcl_calloc(count, sizeof *ids);
+  grown = gcl_realloc(table->devices, (table->count + count) * sizeof *grown);
   if (grown != NULL)
     table->devices = grown;
   if (ids == NULL || grown == NULL) {
-    free(ids);
+    gcl_free(ids);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory listing %u devices",
                     (unsigned)count);
   }
@@ -143,7 +144,7 @@ static gcl_status add_platform_devices(device_table *table,
     if (status == GCL_SUCCESS)
       table->count++;
   }
-  free(ids);
+  gcl_free(ids);
   return status;
 }
 
@@ -162,7 +163,7 @@ static gcl_status load_device_table(device_table *table) {
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "clGetPlatformIDs");
 
-  platforms = calloc(count, sizeof *platforms);
+  platforms = gcl_calloc(count, sizeof *platforms);
   if (platforms == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory listing platforms");
   code = clGetPlatformIDs(count, platforms, NULL);
@@ -172,9 +173,9 @@ static gcl_status load_device_table(device_table *table) {
   for (cl_uint p = 0; status == GCL_SUCCESS && p < count; p++)
     status = add_platform_devices(table, platforms[p], p);
 
-  free(platforms);
+  gcl_free(platforms);
   if (status != GCL_SUCCESS) {
-    free(table->devices);
+    gcl_free(table->devices);
     table->devices = NULL;
     table->count = 0;
   }
@@ -197,20 +198,20 @@ gcl_status gcl_devices_list(gcl_device_info **devices, size_t *count) {
     return status;
 
   if (table.count > 0) {
-    *devices = calloc(table.count, sizeof **devices);
+    *devices = gcl_calloc(table.count, sizeof **devices);
     if (*devices == NULL) {
-      free(table.devices);
+      gcl_free(table.devices);
       return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory listing devices");
     }
   }
   for (size_t i = 0; i < table.count; i++)
     (*devices)[i] = table.devices[i].info;
   *count = table.count;
-  free(table.devices);
+  gcl_free(table.devices);
   return GCL_SUCCESS;
 }
 
-void gcl_devices_free(gcl_device_info *devices) { free(devices); }
+void gcl_devices_free(gcl_device_info *devices) { gcl_free(devices); }
 
 const char *gcl_device_type_name(cl_device_type type, char *buffer,
                                  size_t size) {
@@ -335,7 +336,7 @@ static gcl_status select_term(const device_table *table, const char *term,
 /* Splits spec at commas and marks every device some term selects. */
 static gcl_status mark_selected(const device_table *table, const char *spec,
                                 int *chosen) {
-  char *copy = strdup(spec);
+  char *copy = gcl_strdup(spec);
   char *saveptr = NULL;
   gcl_status status = GCL_SUCCESS;
   int terms = 0;
@@ -359,7 +360,7 @@ static gcl_status mark_selected(const device_table *table, const char *spec,
     terms++;
     status = select_term(table, term, chosen);
   }
-  free(copy);
+  gcl_free(copy);
   if (status == GCL_SUCCESS && terms == 0)
     status = gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
                       "device spec '%s' contains no term; use auto, all, gpu, "
@@ -381,9 +382,9 @@ gcl_status gcl_devices_select(const char *spec, gcl_selected_device **selected,
   if (status != GCL_SUCCESS)
     return status;
 
-  chosen = calloc(table.count + 1, sizeof *chosen);
+  chosen = gcl_calloc(table.count + 1, sizeof *chosen);
   if (chosen == NULL) {
-    free(table.devices);
+    gcl_free(table.devices);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   }
 
@@ -394,9 +395,9 @@ gcl_status gcl_devices_select(const char *spec, gcl_selected_device **selected,
     if (chosen[i])
       table.devices[total++] = table.devices[i];
   }
-  free(chosen);
+  gcl_free(chosen);
   if (status != GCL_SUCCESS) {
-    free(table.devices);
+    gcl_free(table.devices);
     return status;
   }
   *selected = table.devices;

@@ -7,8 +7,9 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
-#include "util/fault.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,7 +94,7 @@ static gcl_status wait_on(gcl_slot *slot, cl_uint count,
 
   if (count == 0)
     return GCL_SUCCESS;
-  code = clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
+  code = gcl_clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "making queue %u wait for its input",
                        slot->info.queue_index);
@@ -134,15 +135,11 @@ static gcl_status write_parts(gcl_plan *plan, gcl_slot *slot,
   for (int64_t part = 0; part < slot->chunks; part++) {
     tensor_rect piece = part_rect(rect, part, images);
     size_t compact_origin[3] = {0, (size_t)(part * images), 0};
-    cl_int code = clEnqueueWriteBufferRect(
+    cl_int code = gcl_clEnqueueWriteBufferRect(
         slot->copy_queue, slot->input, CL_FALSE, compact_origin, piece.origin,
         piece.region, rect.region[0], 0, rect.row_pitch, 0, input, 0, NULL,
         &written[part]);
 
-    if (code == CL_SUCCESS &&
-        gcl_fault_hit(GCL_FAULT_ENQUEUE,
-                      plan->context->devices[slot->info.device_index].device))
-      code = CL_OUT_OF_RESOURCES; /* injected by a test */
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the input slice to the device");
     trace_keep(trace, "write input", written[part]);
@@ -172,7 +169,8 @@ static gcl_status compute_parts(gcl_plan *plan, gcl_slot *slot,
                                    &out_view);
     if (status != GCL_SUCCESS)
       return status;
-    code = clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &computed[part]);
+    code =
+        gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &computed[part]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "marking the end of part %lld",
                          (long long)part);
@@ -191,11 +189,10 @@ static gcl_status read_parts(gcl_plan *plan, gcl_slot *slot,
   for (int64_t part = 0; part < slot->chunks; part++) {
     tensor_rect piece = part_rect(rect, part, images);
     size_t compact_origin[3] = {0, (size_t)(part * images), 0};
-    cl_int code = clEnqueueReadBufferRect(
-        slot->copy_queue, slot->output, CL_FALSE, compact_origin,
-        piece.origin, piece.region, rect.region[0], 0, rect.row_pitch, 0,
-        gathered, 1, &computed[part],
-        gcl_trace_event(trace, "read output"));
+    cl_int code = gcl_clEnqueueReadBufferRect(
+        slot->copy_queue, slot->output, CL_FALSE, compact_origin, piece.origin,
+        piece.region, rect.region[0], 0, rect.row_pitch, 0, gathered, 1,
+        &computed[part], gcl_trace_event(trace, "read output"));
 
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the output slice from the device");
@@ -245,9 +242,9 @@ static int run_device_job(void *argument) {
 
     if (slot->info.device_index != job->device_index)
       continue;
-    code = clFinish(slot->queue);
+    code = gcl_clFinish(slot->queue);
     if (code == CL_SUCCESS)
-      code = clFinish(slot->copy_queue);
+      code = gcl_clFinish(slot->copy_queue);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "running on the device");
   }
@@ -275,7 +272,7 @@ static gcl_status allocate_jobs(const gcl_plan *plan, device_job **jobs) {
   *jobs = NULL;
   if (!has_remote_slots(plan))
     return GCL_SUCCESS;
-  *jobs = calloc(plan->context->device_count, sizeof **jobs);
+  *jobs = gcl_calloc(plan->context->device_count, sizeof **jobs);
   if (*jobs == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for %zu device jobs",
@@ -344,9 +341,9 @@ static void finish_all(gcl_plan *plan) {
 
 static gcl_status ensure_scratch(gcl_plan *plan, int need_input) {
   if (need_input && plan->scratch_input == NULL)
-    plan->scratch_input = malloc(plan->input_bytes);
+    plan->scratch_input = gcl_malloc(plan->input_bytes);
   if (plan->scratch_output == NULL)
-    plan->scratch_output = malloc(plan->output_bytes);
+    plan->scratch_output = gcl_malloc(plan->output_bytes);
   if ((need_input && plan->scratch_input == NULL) ||
       plan->scratch_output == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
@@ -407,10 +404,10 @@ static gcl_status enqueue_local_slots(gcl_plan *plan, cl_event input_ready,
     if (status != GCL_SUCCESS)
       break;
 
-    code = clEnqueueReadBufferRect(slot->queue, plan->host_output, CL_FALSE,
-                                   rect.origin, rect.origin, rect.region,
-                                   rect.row_pitch, 0, rect.row_pitch, 0,
-                                   gathered, 0, NULL, &reads[i]);
+    code = gcl_clEnqueueReadBufferRect(slot->queue, plan->host_output, CL_FALSE,
+                                       rect.origin, rect.origin, rect.region,
+                                       rect.row_pitch, 0, rect.row_pitch, 0,
+                                       gathered, 0, NULL, &reads[i]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the output from the device");
     *bytes += rect.region[0] * rect.region[1];
@@ -426,8 +423,9 @@ static gcl_status write_input(gcl_plan *plan, const float *input,
   cl_command_queue main_queue = plan->context->devices[0].queue;
   cl_int code;
 
-  code = clEnqueueWriteBuffer(main_queue, plan->host_input, CL_FALSE, 0,
-                              plan->input_bytes, input, 0, NULL, input_ready);
+  code =
+      gcl_clEnqueueWriteBuffer(main_queue, plan->host_input, CL_FALSE, 0,
+                               plan->input_bytes, input, 0, NULL, input_ready);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input to the device");
   if (plan->profile)
@@ -443,7 +441,7 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
 
     if (reads[i] == NULL)
       continue;
-    code = clWaitForEvents(1, &reads[i]);
+    code = gcl_clWaitForEvents(1, &reads[i]);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "waiting for the output");
     clReleaseEvent(reads[i]);
@@ -491,7 +489,7 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
     status = start_device_jobs(plan, input, gathered, jobs);
   status = wait_for_reads(reads, plan->slot_count, status);
   status = join_device_jobs(plan, jobs, status);
-  free(jobs);
+  gcl_free(jobs);
   if (input_ready != NULL)
     clReleaseEvent(input_ready);
 
@@ -560,7 +558,7 @@ static gcl_status enqueue_caller_slots(gcl_plan *plan, cl_mem input,
                                    &out_view);
     if (status != GCL_SUCCESS)
       break;
-    code = clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
+    code = gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "clEnqueueMarkerWithWaitList");
     clFlush(slot->queue);
@@ -573,7 +571,7 @@ static gcl_status read_caller_input(gcl_plan *plan, cl_mem input,
                                     cl_uint num_wait,
                                     const cl_event *wait_list) {
   cl_command_queue main_queue = plan->context->devices[0].queue;
-  cl_int code = clEnqueueReadBuffer(
+  cl_int code = gcl_clEnqueueReadBuffer(
       main_queue, input, CL_TRUE, 0, plan->input_bytes, plan->scratch_input,
       num_wait, wait_list,
       plan->profile ? gcl_trace_event(&plan->main_trace, "read input") : NULL);
@@ -596,7 +594,7 @@ static gcl_status write_remote_outputs(gcl_plan *plan, cl_mem output) {
     if (slot->info.device_index == 0)
       continue;
     /* Blocking, because the next call may overwrite the host copy. */
-    code = clEnqueueWriteBufferRect(
+    code = gcl_clEnqueueWriteBufferRect(
         main_queue, output, CL_TRUE, rect.origin, rect.origin, rect.region,
         rect.row_pitch, 0, rect.row_pitch, 0, plan->scratch_output, 0, NULL,
         plan->profile ? gcl_trace_event(&plan->main_trace, "write output")
@@ -621,10 +619,10 @@ static gcl_status join_markers(gcl_plan *plan, cl_event *markers,
       waits[count++] = markers[i];
   }
   if (done != NULL)
-    code = clEnqueueMarkerWithWaitList(main_queue, count, count ? waits : NULL,
-                                       done);
+    code = gcl_clEnqueueMarkerWithWaitList(main_queue, count,
+                                           count ? waits : NULL, done);
   else if (count > 0)
-    code = clEnqueueBarrierWithWaitList(main_queue, count, waits, NULL);
+    code = gcl_clEnqueueBarrierWithWaitList(main_queue, count, waits, NULL);
   for (cl_uint i = 0; i < count; i++)
     clReleaseEvent(waits[i]);
   if (code != CL_SUCCESS)
@@ -675,7 +673,7 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
     status = start_device_jobs(plan, plan->scratch_input, plan->scratch_output,
                                jobs);
   status = join_device_jobs(plan, jobs, status);
-  free(jobs);
+  gcl_free(jobs);
   if (status == GCL_SUCCESS && remote)
     status = write_remote_outputs(plan, output);
 

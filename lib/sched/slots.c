@@ -6,6 +6,8 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -19,8 +21,8 @@ static gcl_status open_queue(gcl_plan *plan, gcl_slot *slot) {
     slot->queue = device->queue;
     return GCL_SUCCESS;
   }
-  slot->queue = clCreateCommandQueue(device->cl_ctx, device->device,
-                                     CL_QUEUE_PROFILING_ENABLE, &code);
+  slot->queue = gcl_clCreateCommandQueue(device->cl_ctx, device->device,
+                                         CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "creating queue %u on device '%s'",
                        slot->info.queue_index, device->info.device_name);
@@ -42,8 +44,8 @@ static gcl_status open_copy_queue(gcl_plan *plan, gcl_slot *slot) {
   gcl_device_slot *device = &plan->context->devices[slot->info.device_index];
   cl_int code;
 
-  slot->copy_queue = clCreateCommandQueue(device->cl_ctx, device->device,
-                                          CL_QUEUE_PROFILING_ENABLE, &code);
+  slot->copy_queue = gcl_clCreateCommandQueue(device->cl_ctx, device->device,
+                                              CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->copy_queue == NULL)
     return gcl_fail_cl(code, "creating a copy queue on device '%s'",
                        device->info.device_name);
@@ -114,7 +116,7 @@ gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
     return status;
 
   plan->slot_count = gcl_place(&plan->geometry, targets, target_count, infos);
-  plan->slots = calloc(plan->slot_count, sizeof *plan->slots);
+  plan->slots = gcl_calloc(plan->slot_count, sizeof *plan->slots);
   if (plan->slots == NULL) {
     plan->slot_count = 0;
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -150,7 +152,7 @@ void gcl_slots_release(gcl_plan *plan) {
     if (slot->owns_queue)
       clReleaseCommandQueue(slot->queue);
   }
-  free(plan->slots);
+  gcl_free(plan->slots);
   plan->slots = NULL;
   plan->slot_count = 0;
 }

@@ -2,6 +2,8 @@
 
 #include "algo/algo.h"
 
+#include "util/alloc.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -13,7 +15,7 @@ cl_event *gcl_trace_event(gcl_trace *trace, const char *label) {
   if (trace->count == trace->capacity) {
     size_t capacity = trace->capacity == 0 ? 64 : 2 * trace->capacity;
     gcl_trace_entry *grown =
-        realloc(trace->entries, capacity * sizeof *grown);
+        gcl_realloc(trace->entries, capacity * sizeof *grown);
 
     /* A timeline is optional: on failure, stop recording, keep running. */
     if (grown == NULL) {
@@ -45,7 +47,7 @@ void gcl_trace_free(gcl_trace *trace) {
   if (trace == NULL)
     return;
   gcl_trace_reset(trace);
-  free(trace->entries);
+  gcl_free(trace->entries);
   trace->entries = NULL;
   trace->capacity = 0;
 }
