@@ -82,6 +82,8 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the im2col state");
   state->geometry = *g;
+  /* The destroy of the context then releases CLBlast's programs. */
+  atomic_store(&context->used_clblast, 1);
 
   status = build_kernels(state, context, device_index);
   if (status == GCL_SUCCESS)

@@ -6,6 +6,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
+#include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -220,6 +221,12 @@ void gcl_context_destroy(gcl_context *context) {
     if (slot->cl_ctx != NULL)
       clReleaseContext(slot->cl_ctx);
   }
+  /* CLBlast keeps the programs it built, and with them the OpenCL
+   * contexts, until its cache is cleared. NOTE: the clear drops the
+   * programs of every context, so other live contexts build theirs again
+   * at their next SGEMM. */
+  if (atomic_load(&context->used_clblast))
+    CLBlastClearCache();
   mtx_destroy(&context->lock);
   gcl_free(context->devices);
   gcl_free(context);

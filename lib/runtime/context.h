@@ -5,6 +5,7 @@
 #include "groupcl.h"
 #include "program/program_cache.h"
 
+#include <stdatomic.h>
 #include <threads.h>
 
 typedef struct gcl_device_slot {
@@ -26,6 +27,8 @@ struct gcl_context {
   gcl_device_slot *devices;
   gcl_program_cache *programs;
   mtx_t lock; /* guards the devices' throughput */
+  /* Nonzero once an algorithm called CLBlast on the context's queues. */
+  atomic_int used_clblast;
 };
 
 #endif
