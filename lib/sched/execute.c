@@ -83,6 +83,7 @@ typedef struct device_job {
   float *gathered;     /* the full output tensor on the host */
   gcl_status status;
   char message[4096];
+  cl_int code; /* the OpenCL code behind a failure, CL_SUCCESS if none */
   thrd_t thread;
   int started;
 } device_job;
@@ -250,8 +251,12 @@ static int run_device_job(void *argument) {
   }
 
   job->status = status;
-  if (status != GCL_SUCCESS)
+  if (status != GCL_SUCCESS) {
+    /* The message and code live in this thread; the caller's thread
+     * reports them. */
     snprintf(job->message, sizeof job->message, "%s", gcl_last_error());
+    job->code = gcl_last_cl_error();
+  }
   return 0;
 }
 
@@ -292,6 +297,7 @@ static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
     job->gathered = gathered;
     job->status = GCL_SUCCESS;
     job->message[0] = '\0';
+    job->code = CL_SUCCESS;
     job->started = 0;
     for (size_t i = 0; i < plan->slot_count && !job->started; i++) {
       if (plan->slots[i].info.device_index != d)
@@ -312,10 +318,12 @@ static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
     if (!jobs[d].started)
       continue;
     thrd_join(jobs[d].thread, NULL);
-    if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS)
+    if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS) {
       status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
                         plan->context->devices[d].info.device_name,
                         jobs[d].message);
+      gcl_set_cl_error(jobs[d].code);
+    }
   }
   return status;
 }

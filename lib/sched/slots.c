@@ -90,18 +90,22 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
   return status;
 }
 
-/* Names the device of a failed slot in front of the message. */
+/* Names the device of a failed slot in front of the message, and keeps
+ * the OpenCL code behind it. */
 static gcl_status name_device(gcl_plan *plan, const gcl_slot *slot,
                               gcl_status status) {
   const gcl_device_info *info =
       &plan->context->devices[slot->info.device_index].info;
+  cl_int code = gcl_last_cl_error();
   char message[2048];
 
   snprintf(message, sizeof message, "%s", gcl_last_error());
-  return gcl_fail(status, "device %zu '%s' (groups %lld to %lld): %s",
-                  slot->info.device_index, info->device_name,
-                  (long long)slot->info.group_begin,
-                  (long long)slot->info.group_end - 1, message);
+  status = gcl_fail(status, "device %zu '%s' (groups %lld to %lld): %s",
+                    slot->info.device_index, info->device_name,
+                    (long long)slot->info.group_begin,
+                    (long long)slot->info.group_end - 1, message);
+  gcl_set_cl_error(code);
+  return status;
 }
 
 gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
