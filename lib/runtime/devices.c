@@ -26,6 +26,8 @@ static gcl_status query_string(cl_device_id device, cl_device_info what,
   return GCL_SUCCESS;
 }
 
+/* Returns 1 if device lists extension name, 0 if not or if the list
+ * cannot be read, and -1 when out of host memory. */
 static int has_extension(cl_device_id device, const char *name) {
   size_t size = 0;
   char *extensions;
@@ -37,7 +39,7 @@ static int has_extension(cl_device_id device, const char *name) {
     return 0;
   extensions = gcl_malloc(size);
   if (extensions == NULL)
-    return 0;
+    return -1;
   found = clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, size, extensions,
                           NULL) == CL_SUCCESS &&
           strstr(extensions, name) != NULL;
@@ -100,8 +102,14 @@ gcl_status gcl_device_query(cl_platform_id platform, cl_device_id device,
   /* Some drivers report double support only through the fp config. */
   clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof double_config,
                   &double_config, NULL);
-  info->has_fp64 = double_config != 0 || has_extension(device, "cl_khr_fp64");
+  info->has_fp64 =
+      double_config != 0 ? 1 : has_extension(device, "cl_khr_fp64");
   info->has_fp16 = has_extension(device, "cl_khr_fp16");
+  if (info->has_fp64 < 0 || info->has_fp16 < 0)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "out of host memory reading the extensions of device "
+                    "'%s'",
+                    info->device_name);
   return GCL_SUCCESS;
 }
 
