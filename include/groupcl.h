@@ -389,7 +389,9 @@ GCL_API gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
 /*
  * Timing of the latest run of a plan made with options.profile set, from
  * OpenCL profiling events. Busy time is the sum of the durations of the
- * commands of one slot, transfers included.
+ * commands of one slot, transfers included. gcl_plan_run_info fails with
+ * GCL_ERROR_OUT_OF_MEMORY when the run ran out of host memory to record
+ * its events.
  */
 typedef struct gcl_run_info {
   double wall_seconds;  /* from the call's start to its output */
@@ -404,7 +406,9 @@ GCL_API gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info);
  * Writes the latest run as a Chrome trace-event JSON file (open it in
  * Perfetto or chrome://tracing): one row per device queue, one span per
  * kernel and transfer. Needs options.profile. The file is written to a
- * temporary name and renamed, so a failure leaves no partial file.
+ * temporary name and renamed, so a failure leaves no partial file. Fails
+ * with GCL_ERROR_OUT_OF_MEMORY, as gcl_plan_run_info does, when the run's
+ * timeline is incomplete.
  */
 GCL_API gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path);
 

@@ -17,7 +17,9 @@ cl_event *gcl_trace_event(gcl_trace *trace, const char *label) {
     gcl_trace_entry *grown =
         gcl_realloc(trace->entries, capacity * sizeof *grown);
 
-    /* A timeline is optional: on failure, stop recording, keep running. */
+    /* A timeline is optional: on failure, stop recording and keep
+     * running. gcl_plan_run_info and gcl_plan_write_trace then report
+     * the run's timeline as incomplete. */
     if (grown == NULL) {
       trace->failed = 1;
       return NULL;
