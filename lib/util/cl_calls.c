@@ -2,7 +2,7 @@
 
 #include "util/fault.h"
 
-/* Most devices a device lookup reads from a context or program. */
+/* Maximum number of devices a lookup reads from a context or program. */
 #define LOOKUP_DEVICES 64
 
 /*
@@ -128,8 +128,7 @@ cl_kernel gcl_clCreateKernel(cl_program program, const char *kernel_name,
   return clCreateKernel(program, kernel_name, errcode_ret);
 }
 
-/* ---- commands -------------------------------------------------------------
- */
+/* ---- commands ------------------------------------------------------------ */
 
 /* Returns 1 when a command of kind on queue must fail. */
 static int fail_command(gcl_fault_kind kind, cl_command_queue queue) {
@@ -202,8 +201,7 @@ CLBlastStatusCode gcl_CLBlastSgemmStridedBatched(
       c_offset, c_ld, c_stride, batch_count, queue, event);
 }
 
-/* ---- transfers
- * --------------------------------------------------------------- */
+/* ---- transfers ----------------------------------------------------------- */
 
 cl_int gcl_clEnqueueReadBuffer(cl_command_queue queue, cl_mem buffer,
                                cl_bool blocking, size_t offset, size_t size,
@@ -263,8 +261,7 @@ cl_int gcl_clEnqueueFillBuffer(cl_command_queue queue, cl_mem buffer,
                              num_events, wait_list, event);
 }
 
-/* ---- waits ----------------------------------------------------------------
- */
+/* ---- waits --------------------------------------------------------------- */
 
 cl_int gcl_clFinish(cl_command_queue queue) {
   cl_int code = clFinish(queue);

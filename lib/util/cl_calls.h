@@ -1,8 +1,8 @@
 /*
  * The OpenCL and CLBlast calls of the library that can fail for lack of a
- * resource, behind wrappers with the same signatures. A wrapper first asks
- * the test-only fault injector (util/fault.h) whether to fail and, if so,
- * fails as the driver would: it returns the kind's error code, makes no
+ * resource, behind wrappers with the same signatures. A wrapper first
+ * consults the test-only fault injector (util/fault.h) and, when told to
+ * fail, fails as the driver would: it returns the kind's error code, makes no
  * object and enqueues no command. The wait wrappers are the exception: they
  * wait first, so that no command is left running. Disarmed, a wrapper costs
  * one relaxed atomic load before the real call.
@@ -44,8 +44,7 @@ cl_program gcl_clCreateProgramWithBinary(
 cl_kernel gcl_clCreateKernel(cl_program program, const char *kernel_name,
                              cl_int *errcode_ret);
 
-/* ---- commands -------------------------------------------------------------
- */
+/* ---- commands ------------------------------------------------------------ */
 
 cl_int gcl_clEnqueueNDRangeKernel(cl_command_queue queue, cl_kernel kernel,
                                   cl_uint work_dim,
@@ -85,8 +84,7 @@ CLBlastStatusCode gcl_CLBlastSgemmStridedBatched(
     const size_t c_offset, const size_t c_ld, const size_t c_stride,
     const size_t batch_count, cl_command_queue *queue, cl_event *event);
 
-/* ---- transfers
- * --------------------------------------------------------------- */
+/* ---- transfers ----------------------------------------------------------- */
 
 cl_int gcl_clEnqueueReadBuffer(cl_command_queue queue, cl_mem buffer,
                                cl_bool blocking, size_t offset, size_t size,
@@ -117,8 +115,7 @@ cl_int gcl_clEnqueueFillBuffer(cl_command_queue queue, cl_mem buffer,
                                size_t offset, size_t size, cl_uint num_events,
                                const cl_event *wait_list, cl_event *event);
 
-/* ---- waits ----------------------------------------------------------------
- */
+/* ---- waits --------------------------------------------------------------- */
 
 cl_int gcl_clFinish(cl_command_queue queue);
 

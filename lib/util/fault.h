@@ -80,7 +80,7 @@ void gcl_fault_track_allocations(int on);
 /* Returns the live host allocations counted since tracking started. */
 long gcl_fault_live_allocations(void);
 
-/* ---- for the wrappers --------------------------------------------------- */
+/* ---- for the wrappers ---------------------------------------------------- */
 
 #define GCL_FAULT_STATE_ARMED 1u    /* some kind is armed or counting */
 #define GCL_FAULT_STATE_TRACKING 2u /* live allocations are counted */
@@ -89,8 +89,9 @@ long gcl_fault_live_allocations(void);
 extern _Atomic unsigned gcl_fault_state;
 
 static inline unsigned gcl_fault_state_now(void) {
-  /* Relaxed, because a test arms before it starts the work it checks, and
-   * starting a thread or making a call orders the store before the load. */
+  /* Relaxed is enough: a test arms in the thread that then calls the
+   * library, and the library starts its own threads later, so thread
+   * creation orders the store before their loads. */
   return atomic_load_explicit(&gcl_fault_state, memory_order_relaxed);
 }
 
