@@ -122,8 +122,12 @@ static gcl_status describe_foreign_device(cl_device_id device,
   if (status != GCL_SUCCESS)
     return status;
 
-  /* Best effort: report the same indices gcl_devices_list would. */
-  if (gcl_devices_list(&all, &count) == GCL_SUCCESS) {
+  /* Best effort: report the same indices gcl_devices_list would, unless
+   * the host is out of memory, which the caller must hear about. */
+  status = gcl_devices_list(&all, &count);
+  if (status == GCL_ERROR_OUT_OF_MEMORY)
+    return status;
+  if (status == GCL_SUCCESS) {
     for (size_t i = 0; i < count; i++) {
       if (strcmp(all[i].device_name, listed.device_name) == 0 &&
           strcmp(all[i].platform_name, listed.platform_name) == 0) {
