@@ -40,6 +40,19 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Under AddressSanitizer, the walk runs LeakSanitizer itself, because a
+ * leak report at exit does not fail a Criterion test. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WALK_CHECKS_LEAKS 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WALK_CHECKS_LEAKS 1
+#endif
+#endif
+#ifdef WALK_CHECKS_LEAKS
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define WALK_MAX_DEVICES 2
 
 /* ---- cases --------------------------------------------------------------- */
@@ -62,23 +75,28 @@ typedef struct walk_case {
   gcl_schedule_policy schedule;
   int queues;
   int profile;
+  /* Nonzero: the test makes the OpenCL context and queue of the first
+   * device and passes them to gcl_context_create_from_cl. */
+  int callers_queue;
 } walk_case;
 
 static const walk_case walk_cases[] = {
     {"caffe_gemm single profiled", "0:0", LAYER_GROUPED,
-     GCL_ALGORITHM_CAFFE_GEMM, GCL_SCHEDULE_SINGLE, 1, 1},
+     GCL_ALGORITHM_CAFFE_GEMM, GCL_SCHEDULE_SINGLE, 1, 1, 0},
     {"direct queues:2", "0:0", LAYER_GROUPED, GCL_ALGORITHM_DIRECT,
-     GCL_SCHEDULE_QUEUES, 2, 0},
+     GCL_SCHEDULE_QUEUES, 2, 0, 0},
     {"depthwise single", "0:0", LAYER_DEPTHWISE, GCL_ALGORITHM_DEPTHWISE,
-     GCL_SCHEDULE_SINGLE, 1, 0},
+     GCL_SCHEDULE_SINGLE, 1, 0, 0},
     {"pointwise queues:2", "0:0", LAYER_POINTWISE, GCL_ALGORITHM_POINTWISE,
-     GCL_SCHEDULE_QUEUES, 2, 0},
+     GCL_SCHEDULE_QUEUES, 2, 0, 0},
     {"gemm_batched queues:2 profiled", "0:0", LAYER_GROUPED,
-     GCL_ALGORITHM_GEMM_BATCHED, GCL_SCHEDULE_QUEUES, 2, 1},
+     GCL_ALGORITHM_GEMM_BATCHED, GCL_SCHEDULE_QUEUES, 2, 1, 0},
     {"winograd single", "0:0", LAYER_GROUPED, GCL_ALGORITHM_WINOGRAD,
-     GCL_SCHEDULE_SINGLE, 1, 0},
+     GCL_SCHEDULE_SINGLE, 1, 0, 0},
     {"direct devices profiled", "all", LAYER_GROUPED, GCL_ALGORITHM_DIRECT,
-     GCL_SCHEDULE_DEVICES, 1, 1},
+     GCL_SCHEDULE_DEVICES, 1, 1, 0},
+    {"depthwise single on the caller's queue", "0:0", LAYER_DEPTHWISE,
+     GCL_ALGORITHM_DEPTHWISE, GCL_SCHEDULE_SINGLE, 1, 0, 1},
 };
 
 #define WALK_CASE_COUNT (sizeof walk_cases / sizeof walk_cases[0])
@@ -184,6 +202,7 @@ typedef struct walk_objects {
    * OpenCL object of the library outlived the gcl_context. */
   cl_context cl_contexts[WALK_MAX_DEVICES];
   size_t cl_context_count;
+  cl_command_queue callers_queue; /* made by the test, or NULL */
 } walk_objects;
 
 typedef struct walk_outcome {
@@ -222,9 +241,38 @@ static void plan_options(const walk_case *c, gcl_plan_options *options) {
   options->profile = c->profile;
 }
 
+/* Makes an OpenCL context and queue on the first device, as a caller
+ * would, and wraps them in a gcl_context. */
+static int open_callers_queue(walk_objects *objects, walk_outcome *outcome) {
+  cl_platform_id platform;
+  cl_device_id device;
+  cl_context cl_ctx;
+  cl_int code;
+
+  cr_assert_eq(clGetPlatformIDs(1, &platform, NULL), CL_SUCCESS);
+  cr_assert_eq(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL),
+               CL_SUCCESS);
+  cl_ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &code);
+  cr_assert_eq(code, CL_SUCCESS, "%s: the test's OpenCL context", point);
+  /* The test's own reference is the one the close expects to remain. */
+  objects->cl_contexts[0] = cl_ctx;
+  objects->cl_context_count = 1;
+  objects->callers_queue =
+      clCreateCommandQueue(cl_ctx, device, CL_QUEUE_PROFILING_ENABLE, &code);
+  cr_assert_eq(code, CL_SUCCESS, "%s: the test's command queue", point);
+
+  return record(outcome, "gcl_context_create_from_cl",
+                gcl_context_create_from_cl(
+                    cl_ctx, device, objects->callers_queue, &objects->context));
+}
+
 static int open_context(const walk_case *c, walk_objects *objects,
                         walk_outcome *outcome) {
-  gcl_status status = gcl_context_create(c->devices, &objects->context);
+  gcl_status status;
+
+  if (c->callers_queue)
+    return open_callers_queue(objects, outcome);
+  status = gcl_context_create(c->devices, &objects->context);
 
   if (!record(outcome, "gcl_context_create", status))
     return 0;
@@ -462,6 +510,8 @@ static void close_objects(walk_objects *objects) {
   gcl_plan_destroy(objects->plan);
   gcl_conv_destroy(objects->conv);
   gcl_context_destroy(objects->context);
+  if (objects->callers_queue != NULL)
+    clReleaseCommandQueue(objects->callers_queue);
 
   for (size_t i = 0; i < objects->cl_context_count; i++) {
     cl_uint references = context_references(objects->cl_contexts[i]);
@@ -561,6 +611,17 @@ static int walk_point(const walk_case *c, const walk_data *d,
   return outcome.status == GCL_SUCCESS;
 }
 
+/* Fails the test when LeakSanitizer finds a block that nothing points to,
+ * outside the driver's own (see tests/lsan.supp). Does nothing without
+ * AddressSanitizer. */
+static void check_leaks(void) {
+#ifdef WALK_CHECKS_LEAKS
+  cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
+               "LeakSanitizer found leaks after the walk; its report is "
+               "above");
+#endif
+}
+
 /* Returns the cap GROUPCL_FAULT_WALK sets on the calls walked per kind and
  * case, or 0 for no cap. */
 static long walk_cap(void) {
@@ -644,6 +705,7 @@ static void walk_kind(gcl_fault_kind kind) {
   rmdir(trace_folder);
   cr_assert_gt(total, 0, "no case makes a %s call, so the walk tested nothing",
                gcl_fault_kind_name(kind));
+  check_leaks();
 
   fprintf(stderr,
           "fault walk: %s: %ld of %ld calls walked (per case: %s) in %.1f "
@@ -699,7 +761,7 @@ static void remove_cache_folder(const char *folder) {
 Test(fault_walk, disk_cache) {
   static const walk_case disk_case = {
       "direct single, warm disk cache", "0:0", LAYER_GROUPED,
-      GCL_ALGORITHM_DIRECT, GCL_SCHEDULE_SINGLE, 1, 0};
+      GCL_ALGORITHM_DIRECT, GCL_SCHEDULE_SINGLE, 1, 0, 0};
   static const gcl_fault_kind kinds[] = {GCL_FAULT_ALLOC, GCL_FAULT_PROGRAM};
   const walk_data *d;
   char cache_folder[64];
@@ -731,6 +793,7 @@ Test(fault_walk, disk_cache) {
   }
   remove_cache_folder(cache_folder);
   rmdir(trace_folder);
+  check_leaks();
   cr_assert_gt(absorbed, 0,
                "no fault was absorbed, so the walk never reached the disk "
                "cache");
