@@ -37,8 +37,9 @@ typedef enum gcl_fault_kind {
   /* clCreateKernel: CL_OUT_OF_RESOURCES. */
   GCL_FAULT_KERNEL = 7,
   /* clFinish (CL_OUT_OF_RESOURCES) and clWaitForEvents
-   * (CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST) where the library checks
-   * the result. The real wait runs first, so no command is left running. */
+   * (CL_EXEC_STATUS_ERROR_FOR_EVENTS_IN_WAIT_LIST) where a failure fails
+   * the library call. The real wait runs first, so no command is left
+   * running. */
   GCL_FAULT_WAIT = 8,
   /* gcl_malloc, gcl_calloc, gcl_realloc and gcl_strdup: NULL. */
   GCL_FAULT_ALLOC = 9,
