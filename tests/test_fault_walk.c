@@ -427,7 +427,8 @@ static int write_timeline(gcl_plan *plan, walk_outcome *outcome) {
   return record(outcome, "gcl_plan_write_trace", status);
 }
 
-/* Runs the scenario up to its first failure; objects keeps what exists. */
+/* Runs the scenario up to its first failure and leaves what exists in
+ * objects. */
 static void run_scenario(const walk_case *c, const walk_data *d,
                          walk_objects *objects, walk_outcome *outcome) {
   memset(objects, 0, sizeof *objects);
@@ -687,8 +688,8 @@ static void walk_kind(gcl_fault_kind kind) {
     long calls, points;
 
     if (c->schedule == GCL_SCHEDULE_DEVICES && !two_devices) {
-      cr_log_warn("skipping case '%s': a context on 'all' has one device; "
-                  "it needs PoCL, which POCL_DEVICES sets to two devices",
+      cr_log_warn("skipping case '%s': a context on 'all' has one device, "
+                  "but the case needs PoCL with POCL_DEVICES set to two",
                   c->name);
       continue;
     }

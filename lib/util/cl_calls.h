@@ -1,11 +1,12 @@
 /*
  * The OpenCL and CLBlast calls of the library that can fail for lack of a
  * resource, behind wrappers with the same signatures. A wrapper first
- * consults the test-only fault injector (util/fault.h) and, when told to
- * fail, fails as the driver would: it returns the kind's error code, makes no
- * object and enqueues no command. The wait wrappers are the exception: they
- * wait first, so that no command is left running. Disarmed, a wrapper costs
- * one relaxed atomic load before the real call.
+ * consults the test-only fault injector (util/fault.h) and, when the
+ * injector picks the call, fails as the driver would: it returns the
+ * kind's error code, makes no object and enqueues no command. The wait
+ * wrappers are the exception: they wait first, so that no command is left
+ * running. Disarmed, a wrapper costs one relaxed atomic load before the
+ * real call.
  */
 #ifndef GCL_UTIL_CL_CALLS_H
 #define GCL_UTIL_CL_CALLS_H

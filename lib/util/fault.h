@@ -52,8 +52,8 @@ typedef enum gcl_fault_kind {
 /*
  * Arms a fault: the nth call (from 1) of kind on device (NULL for any
  * device) fails, and only that call, until gcl_fault_clear. Arming resets
- * the kind's counts. nth GCL_FAULT_COUNT_ONLY counts calls without failing
- * any; nth 0 disarms the kind.
+ * the kind's counts. An nth of GCL_FAULT_COUNT_ONLY counts calls without
+ * failing any, and an nth of 0 disarms the kind.
  */
 void gcl_fault_arm(gcl_fault_kind kind, cl_device_id device, long nth);
 
