@@ -477,8 +477,8 @@ static void check_survivors(const walk_case *c, const walk_data *d,
 
 /* Maximum wait for the driver to drop its references to finished
  * commands, and the step between two looks. */
-#define RELEASE_WAIT_NS 2000000000L
-#define RELEASE_STEP_NS 1000000L
+#define RELEASE_WAIT_NS 10000000000LL
+#define RELEASE_STEP_NS 1000000LL
 
 /*
  * Returns the reference count of cl_ctx once it is down to 1, or what it
@@ -490,7 +490,7 @@ static cl_uint context_references(cl_context cl_ctx) {
   struct timespec step = {0, RELEASE_STEP_NS};
   cl_uint references = 0;
 
-  for (long waited = 0;; waited += RELEASE_STEP_NS) {
+  for (long long waited = 0;; waited += RELEASE_STEP_NS) {
     cr_assert_eq(clGetContextInfo(cl_ctx, CL_CONTEXT_REFERENCE_COUNT,
                                   sizeof references, &references, NULL),
                  CL_SUCCESS);
