@@ -452,7 +452,8 @@ static void run_scenario(const walk_case *c, const walk_data *d,
     write_timeline(objects->plan, outcome);
 }
 
-/* With the faults cleared, makes what is missing and runs a forward. */
+/* With the faults cleared, makes what is missing and runs the plan again
+ * through both entry points, with its timeline when it is profiled. */
 static void check_survivors(const walk_case *c, const walk_data *d,
                             walk_objects *objects) {
   walk_outcome outcome;
@@ -472,6 +473,14 @@ static void check_survivors(const walk_case *c, const walk_data *d,
   run_host_arrays(d, objects->plan, &outcome);
   cr_assert_eq(outcome.status, GCL_SUCCESS,
                "%s: gcl_plan_forward after the fault: %s", point,
+               outcome.message);
+  if (c->profile)
+    write_timeline(objects->plan, &outcome);
+  cr_assert_eq(outcome.status, GCL_SUCCESS, "%s: %s after the fault: %s", point,
+               outcome.call, outcome.message);
+  run_cl_buffers(d, objects->context, objects->plan, &outcome);
+  cr_assert_eq(outcome.status, GCL_SUCCESS,
+               "%s: gcl_plan_forward_cl after the fault: %s", point,
                outcome.message);
 }
 
