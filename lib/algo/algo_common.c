@@ -133,3 +133,14 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                            : (cl_int)(bytes / sizeof(float));
   return GCL_SUCCESS;
 }
+
+int gcl_convolution_only(const gcl_geometry *g, const char *name,
+                         char *reason, size_t reason_size) {
+  if (!g->transposed)
+    return 1;
+  snprintf(reason, reason_size,
+           "%s runs convolutions only; transposed layers (Deconvolution) "
+           "run on the transposed algorithm",
+           name);
+  return 0;
+}

@@ -41,6 +41,13 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                           int64_t image_elements, const char *what,
                           cl_int *buffer_elements);
 
+/*
+ * Returns 1 for a convolution, else 0 with the reason: the convolution
+ * algorithms do not run transposed layers (the transposed one does).
+ */
+int gcl_convolution_only(const gcl_geometry *geometry, const char *name,
+                         char *reason, size_t reason_size);
+
 /* Largest element count an algorithm may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 

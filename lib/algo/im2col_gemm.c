@@ -16,6 +16,9 @@ int gcl_im2col_supports(const gcl_geometry *g, char *reason,
   int64_t output = g->batch * g->num_output * g->out_size;
   int64_t columns = gcl_im2col_column_elements(g);
 
+  if (!gcl_convolution_only(g, "the im2col path", reason, reason_size))
+    return 0;
+
   if (columns > GCL_INT_INDEX_LIMIT || input > GCL_INT_INDEX_LIMIT ||
       output > GCL_INT_INDEX_LIMIT) {
     snprintf(reason, reason_size,

@@ -30,7 +30,8 @@ int gcl_single_kernel_fits(const gcl_geometry *g, int64_t weight_elements,
   /* The kernel computes column and row indices, padding included, as
      ints. The limit of 2^30 leaves room for the vector span past a row. */
   for (int axis = 0; axis < 3; axis++) {
-    int64_t reach = g->out[axis] * g->stride[axis] + 2 * g->pad[axis] +
+    int64_t reach = g->out[axis] * g->stride[axis] + g->pad[axis] +
+                    g->pad_after[axis] +
                     (g->kernel[axis] - 1) * g->dilation[axis];
 
     if (reach + g->in[axis] >= ((int64_t)1 << 30)) {

@@ -113,6 +113,9 @@ static int winograd_supports(const gcl_geometry *g,
   int64_t input = g->batch * g->channels * g->in_size;
   int64_t output = g->batch * g->num_output * g->out_size;
 
+  if (!gcl_convolution_only(g, "winograd", reason, reason_size))
+    return 0;
+
   (void)device;
   if (!is_plain_3x3(g, reason, reason_size))
     return 0;
@@ -122,7 +125,8 @@ static int winograd_supports(const gcl_geometry *g,
   if (input > GCL_INT_INDEX_LIMIT || output > GCL_INT_INDEX_LIMIT ||
       transformed_elements(g, &tile) > GCL_INT_INDEX_LIMIT ||
       product_elements(g, &tile) > GCL_INT_INDEX_LIMIT ||
-      g->in[1] + g->in[2] + 2 * (g->pad[1] + g->pad[2]) >
+      g->in[1] + g->in[2] + g->pad[1] + g->pad[2] + g->pad_after[1] +
+              g->pad_after[2] >
           ((int64_t)1 << 30)) {
     snprintf(reason, reason_size,
              "the input (%lld floats), output (%lld) or transformed tiles "

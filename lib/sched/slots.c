@@ -54,9 +54,13 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
                                gcl_slot *slot) {
   const gcl_geometry *full = &plan->geometry;
   size_t first_output = (size_t)slot->info.output_channel_begin;
-  const float *weights = conv->weights + first_output *
-                                             (size_t)full->channels_per_group *
-                                             (size_t)full->kernel_size;
+  /* A transposed layer's weight rows follow its input channels. */
+  size_t first_row = full->transposed
+                         ? (size_t)slot->info.input_channel_begin *
+                               (size_t)full->outputs_per_group
+                         : first_output * (size_t)full->channels_per_group;
+  const float *weights =
+      conv->weights + first_row * (size_t)full->kernel_size;
   const float *bias = conv->bias != NULL ? conv->bias + first_output : NULL;
   size_t device = slot->info.device_index;
   gcl_status status;

@@ -1,0 +1,238 @@
+/*
+ * Weight and bias gradients of a grouped convolution, float32, NCDHW.
+ *
+ * The layer is described as the convolution that links its two sides: the
+ * large side (CHANNELS channels of IN_D x IN_H x IN_W, the convolution's
+ * input) and the small side (NUM_OUTPUT channels of OUT_D x OUT_H x OUT_W,
+ * its output). For a convolution the large side is the input and the small
+ * side the output gradient; for a transposed layer it is the other way.
+ *
+ * gcl_weight_grad computes, for every group g, small-side channel k < KG,
+ * large-side channel c < CG and tap t = (kd, kh, kw),
+ *   grad[g*KG + k][c][t] = sum over images n and small-side positions o of
+ *     small[n][g*KG + k][o] * large[n][g*CG + c][o*S - P + t*D]
+ * with zeros outside the large side. Each work-item owns KB channels k, one
+ * c and one (kd, kh) with every kw, and sums in a fixed order (images, then
+ * rows, then column vectors, then the vector's lanes from 0 up), so the
+ * result is the same bitwise on every run, with no atomics.
+ *   global size = { KERNEL_D * KERNEL_H, CG, GROUP * KBLOCKS }
+ *
+ * gcl_bias_grad sums each channel of a gradient over images and positions,
+ * one work-item per channel, in the same fixed order.
+ *
+ * Tensors are views: image n starts at offset + n * image_stride. Indices
+ * are 32-bit ints, so the host rejects larger tensors.
+ */
+
+#ifndef CHANNELS_PER_GROUP
+#define CHANNELS_PER_GROUP 1
+#endif
+#ifndef OUTPUTS_PER_GROUP
+#define OUTPUTS_PER_GROUP 1
+#endif
+#ifndef GROUP
+#define GROUP 1
+#endif
+#ifndef IN_D
+#define IN_D 1
+#endif
+#ifndef IN_H
+#define IN_H 1
+#endif
+#ifndef IN_W
+#define IN_W 1
+#endif
+#ifndef OUT_D
+#define OUT_D 1
+#endif
+#ifndef OUT_H
+#define OUT_H 1
+#endif
+#ifndef OUT_W
+#define OUT_W 1
+#endif
+#ifndef KERNEL_D
+#define KERNEL_D 1
+#endif
+#ifndef KERNEL_H
+#define KERNEL_H 1
+#endif
+#ifndef KERNEL_W
+#define KERNEL_W 1
+#endif
+#ifndef STRIDE_D
+#define STRIDE_D 1
+#endif
+#ifndef STRIDE_H
+#define STRIDE_H 1
+#endif
+#ifndef STRIDE_W
+#define STRIDE_W 1
+#endif
+#ifndef PAD_D
+#define PAD_D 0
+#endif
+#ifndef PAD_H
+#define PAD_H 0
+#endif
+#ifndef PAD_W
+#define PAD_W 0
+#endif
+#ifndef DILATION_D
+#define DILATION_D 1
+#endif
+#ifndef DILATION_H
+#define DILATION_H 1
+#endif
+#ifndef DILATION_W
+#define DILATION_W 1
+#endif
+/* Small-side columns per vector: 4, 8 or 16. */
+#ifndef VW
+#define VW 16
+#endif
+/* Small-side channels per work-item. */
+#ifndef KB
+#define KB 4
+#endif
+#ifndef KBLOCKS
+#define KBLOCKS ((OUTPUTS_PER_GROUP + KB - 1) / KB)
+#endif
+
+#define CG CHANNELS_PER_GROUP
+#define KG OUTPUTS_PER_GROUP
+#define TAPS (KERNEL_D * KERNEL_H * KERNEL_W)
+#define IN_PLANE (IN_D * IN_H * IN_W)
+#define OUT_PLANE (OUT_D * OUT_H * OUT_W)
+
+#define VEC_(n) float##n
+#define VEC(n) VEC_(n)
+#define floatv VEC(VW)
+#define VLOAD_(n) vload##n
+#define VLOAD(n) VLOAD_(n)
+#define VSTORE_(n) vstore##n
+#define VSTORE(n) VSTORE_(n)
+
+/* Loads small-side columns m0 .. m0 + VW - 1 of a row, zero past OUT_W. */
+inline floatv load_small(__global const float *row, int m0) {
+  float lanes[VW];
+
+  if (m0 + VW <= OUT_W)
+    return VLOAD(VW)(0, row + m0);
+  for (int j = 0; j < VW; j++)
+    lanes[j] = m0 + j < OUT_W ? row[m0 + j] : 0.0f;
+  return VLOAD(VW)(0, lanes);
+}
+
+/* Loads the large-side columns (m0 + j) * STRIDE_W + shift that the
+ * small-side columns m0 + j reach, zero outside the row or past OUT_W. */
+inline floatv load_large(__global const float *row, int m0, int shift) {
+  const int first = m0 * STRIDE_W + shift;
+  float lanes[VW];
+
+  if (STRIDE_W == 1 && first >= 0 && first + VW <= IN_W && m0 + VW <= OUT_W)
+    return VLOAD(VW)(0, row + first);
+  for (int j = 0; j < VW; j++) {
+    int column = first + j * STRIDE_W;
+
+    lanes[j] = m0 + j < OUT_W && column >= 0 && column < IN_W ? row[column]
+                                                              : 0.0f;
+  }
+  return VLOAD(VW)(0, lanes);
+}
+
+/* Sums a vector's lanes from lane 0 up. */
+inline float lane_sum(floatv v) {
+  float lanes[VW];
+  float sum = 0.0f;
+
+  VSTORE(VW)(v, 0, lanes);
+  for (int j = 0; j < VW; j++)
+    sum += lanes[j];
+  return sum;
+}
+
+__kernel void gcl_weight_grad(__global const float *large, int large_offset,
+                              int large_image_stride,
+                              __global const float *small, int small_offset,
+                              int small_image_stride, int batch,
+                              __global float *grad) {
+  const int kd = get_global_id(0) / KERNEL_H;
+  const int kh = get_global_id(0) % KERNEL_H;
+  const int c = get_global_id(1);
+  const int g = get_global_id(2) / KBLOCKS;
+  const int k0 = (get_global_id(2) % KBLOCKS) * KB;
+  floatv acc[KB][KERNEL_W];
+
+  for (int k = 0; k < KB; k++)
+    for (int kw = 0; kw < KERNEL_W; kw++)
+      acc[k][kw] = (floatv)(0.0f);
+
+  for (int n = 0; n < batch; n++) {
+    __global const float *large_plane = large + large_offset +
+                                        n * large_image_stride +
+                                        (g * CG + c) * IN_PLANE;
+    __global const float *small_image = small + small_offset +
+                                        n * small_image_stride +
+                                        (g * KG + k0) * OUT_PLANE;
+
+    for (int od = 0; od < OUT_D; od++) {
+      const int id = od * STRIDE_D - PAD_D + kd * DILATION_D;
+
+      if (id < 0 || id >= IN_D)
+        continue;
+      for (int oh = 0; oh < OUT_H; oh++) {
+        const int ih = oh * STRIDE_H - PAD_H + kh * DILATION_H;
+
+        if (ih < 0 || ih >= IN_H)
+          continue;
+        __global const float *large_row = large_plane + (id * IN_H + ih) * IN_W;
+        __global const float *small_row = small_image + (od * OUT_H + oh) * OUT_W;
+
+        for (int m0 = 0; m0 < OUT_W; m0 += VW) {
+          floatv y[KB];
+
+          for (int k = 0; k < KB; k++)
+            y[k] = k0 + k < KG ? load_small(small_row + k * OUT_PLANE, m0)
+                               : (floatv)(0.0f);
+          for (int kw = 0; kw < KERNEL_W; kw++) {
+            const floatv x =
+                load_large(large_row, m0, kw * DILATION_W - PAD_W);
+
+            for (int k = 0; k < KB; k++)
+              acc[k][kw] = fma(y[k], x, acc[k][kw]);
+          }
+        }
+      }
+    }
+  }
+
+  for (int k = 0; k < KB && k0 + k < KG; k++)
+    for (int kw = 0; kw < KERNEL_W; kw++)
+      grad[((g * KG + k0 + k) * CG + c) * TAPS +
+           (kd * KERNEL_H + kh) * KERNEL_W + kw] = lane_sum(acc[k][kw]);
+}
+
+__kernel void gcl_bias_grad(__global const float *gradient, int offset,
+                            int image_stride, int batch, int plane,
+                            __global float *grad_bias) {
+  const int channel = get_global_id(0);
+  float8 acc = (float8)(0.0f);
+  float sum = 0.0f;
+  float lanes[8];
+
+  for (int n = 0; n < batch; n++) {
+    __global const float *values =
+        gradient + offset + n * image_stride + channel * plane;
+    int i = 0;
+
+    for (; i + 8 <= plane; i += 8)
+      acc += vload8(0, values + i);
+    for (; i < plane; i++)
+      sum += values[i];
+  }
+  vstore8(acc, 0, lanes);
+  for (int j = 0; j < 8; j++)
+    sum += lanes[j];
+  grad_bias[channel] = sum;
+}
