@@ -111,6 +111,10 @@
 #define HAS_BIAS 1
 #endif
 
+/* PoCL 3.1 compiles plain `inline` helpers as calls, which spills the
+   accumulators; force inlining. */
+#define GCL_INLINE __attribute__((always_inline)) inline
+
 #define CG CHANNELS_PER_GROUP
 #define KG OUTPUTS_PER_GROUP
 #define TAPS (KERNEL_D * KERNEL_H * KERNEL_W)
@@ -127,7 +131,7 @@
 
 /* Returns the input index reached from output position o through tap t on
  * an axis, or -1 when the tap falls between inputs or outside them. */
-inline int source_index(int o, int t, int stride, int pad, int dilation,
+GCL_INLINE int source_index(int o, int t, int stride, int pad, int dilation,
                         int size) {
   int shifted = o + pad - t * dilation;
 
@@ -138,7 +142,7 @@ inline int source_index(int o, int t, int stride, int pad, int dilation,
 
 /* Loads input columns first .. first + VW - 1 of a row, with zeros outside
  * 0 .. IN_W - 1. */
-inline floatv load_columns(__global const float *row, int first) {
+GCL_INLINE floatv load_columns(__global const float *row, int first) {
   float lanes[VW];
 
   if (first >= 0 && first + VW <= IN_W)
@@ -151,9 +155,27 @@ inline floatv load_columns(__global const float *row, int first) {
   return VLOAD(VW)(0, lanes);
 }
 
+/* Columns one input row feeds to VW outputs at unit stride. */
+#define SPAN (VW + (KERNEL_W - 1) * DILATION_W)
+
+/* Loads input columns first .. first + SPAN - 1 of a row into span, with
+ * zeros outside 0 .. IN_W - 1. */
+GCL_INLINE void load_span(__global const float *row, int first, float *span) {
+  if (first >= 0 && first + SPAN <= IN_W) {
+    for (int i = 0; i < SPAN; i++)
+      span[i] = row[first + i];
+    return;
+  }
+  for (int i = 0; i < SPAN; i++) {
+    int column = first + i;
+
+    span[i] = column >= 0 && column < IN_W ? row[column] : 0.0f;
+  }
+}
+
 /* Writes lane j of each accumulator to column r + SW * (m0 + j) when that
  * column exists. */
-inline void store_columns(__global float *plane_base, int oh, int r, int m0,
+GCL_INLINE void store_columns(__global float *plane_base, int oh, int r, int m0,
                           const floatv *acc, int k_first, int bias_first,
                           __global const float *bias) {
   for (int k = 0; k < KB; k++) {
@@ -214,6 +236,28 @@ __kernel void gcl_conv_transposed(
 
       if (ih < 0)
         continue;
+#if STRIDE_W == 1
+      /* Unit stride: every tap is used, and the taps of one input row read
+         one span of columns; load it once and take each tap's vector at a
+         constant offset. */
+      for (int c = 0; c < CG; c++) {
+        float row[SPAN];
+        __global const float *w = packed + (c * TAPS +
+                                            (kd * KERNEL_H + kh) * KERNEL_W) *
+                                               KB;
+
+        load_span(image + c * IN_PLANE + (id * IN_H + ih) * IN_W,
+                  m0 + PAD_W - (KERNEL_W - 1) * DILATION_W, row);
+#pragma unroll
+        for (int kw = 0; kw < KERNEL_W; kw++) {
+          const floatv x = VLOAD(VW)(0, row + (KERNEL_W - 1 - kw) * DILATION_W);
+
+#pragma unroll
+          for (int k = 0; k < KB; k++)
+            acc[k] = fma(x, (floatv)(w[kw * KB + k]), acc[k]);
+        }
+      }
+#else
       for (int kw = 0; kw < KERNEL_W; kw++) {
         const int shifted = r + PAD_W - kw * DILATION_W;
         const int tap = (kd * KERNEL_H + kh) * KERNEL_W + kw;
@@ -228,10 +272,12 @@ __kernel void gcl_conv_transposed(
               image + c * IN_PLANE + (id * IN_H + ih) * IN_W, first);
           __global const float *w = packed + (c * TAPS + tap) * KB;
 
+#pragma unroll
           for (int k = 0; k < KB; k++)
             acc[k] = fma(x, (floatv)(w[k]), acc[k]);
         }
       }
+#endif
     }
   }
 

@@ -99,6 +99,10 @@
 #define KBLOCKS ((OUTPUTS_PER_GROUP + KB - 1) / KB)
 #endif
 
+/* PoCL 3.1 compiles plain `inline` helpers as calls, which spills the
+   accumulators; force inlining. */
+#define GCL_INLINE __attribute__((always_inline)) inline
+
 #define CG CHANNELS_PER_GROUP
 #define KG OUTPUTS_PER_GROUP
 #define TAPS (KERNEL_D * KERNEL_H * KERNEL_W)
@@ -114,7 +118,7 @@
 #define VSTORE(n) VSTORE_(n)
 
 /* Loads small-side columns m0 .. m0 + VW - 1 of a row, zero past OUT_W. */
-inline floatv load_small(__global const float *row, int m0) {
+GCL_INLINE floatv load_small(__global const float *row, int m0) {
   float lanes[VW];
 
   if (m0 + VW <= OUT_W)
@@ -124,25 +128,46 @@ inline floatv load_small(__global const float *row, int m0) {
   return VLOAD(VW)(0, lanes);
 }
 
-/* Loads the large-side columns (m0 + j) * STRIDE_W + shift that the
- * small-side columns m0 + j reach, zero outside the row or past OUT_W. */
-inline floatv load_large(__global const float *row, int m0, int shift) {
-  const int first = m0 * STRIDE_W + shift;
-  float lanes[VW];
+#define INT_VEC_(n) int##n
+#define INT_VEC(n) INT_VEC_(n)
+#define intv INT_VEC(VW)
 
-  if (STRIDE_W == 1 && first >= 0 && first + VW <= IN_W && m0 + VW <= OUT_W)
-    return VLOAD(VW)(0, row + first);
-  for (int j = 0; j < VW; j++) {
-    int column = first + j * STRIDE_W;
+GCL_INLINE intv lane_index(void) {
+  int lanes[VW];
 
-    lanes[j] = m0 + j < OUT_W && column >= 0 && column < IN_W ? row[column]
-                                                              : 0.0f;
-  }
+  for (int j = 0; j < VW; j++)
+    lanes[j] = j;
   return VLOAD(VW)(0, lanes);
 }
 
+/*
+ * Loads the large-side values at columns first + j * STRIDE_W of a row for
+ * the lanes j whose mask is set, zero elsewhere. row_start is the row's
+ * first element in a buffer of `elements` floats: a vector load may read
+ * past the row (the mask drops those lanes) but never past the buffer.
+ */
+GCL_INLINE floatv load_large(__global const float *buffer, int row_start,
+                             int first, int elements, intv mask) {
+  const int from = row_start + first;
+  floatv v;
+
+  if (STRIDE_W == 1 && from >= 0 && from + VW <= elements) {
+    v = VLOAD(VW)(0, buffer + from);
+  } else {
+    float lanes[VW];
+
+    for (int j = 0; j < VW; j++) {
+      int column = clamp(first + j * STRIDE_W, 0, IN_W - 1);
+
+      lanes[j] = buffer[row_start + column];
+    }
+    v = VLOAD(VW)(0, lanes);
+  }
+  return select((floatv)(0.0f), v, mask);
+}
+
 /* Sums a vector's lanes from lane 0 up. */
-inline float lane_sum(floatv v) {
+GCL_INLINE float lane_sum(floatv v) {
   float lanes[VW];
   float sum = 0.0f;
 
@@ -153,7 +178,7 @@ inline float lane_sum(floatv v) {
 }
 
 __kernel void gcl_weight_grad(__global const float *large, int large_offset,
-                              int large_image_stride,
+                              int large_image_stride, int large_elements,
                               __global const float *small, int small_offset,
                               int small_image_stride, int batch,
                               __global float *grad) {
@@ -164,14 +189,15 @@ __kernel void gcl_weight_grad(__global const float *large, int large_offset,
   const int k0 = (get_global_id(2) % KBLOCKS) * KB;
   floatv acc[KB][KERNEL_W];
 
+#pragma unroll
   for (int k = 0; k < KB; k++)
+#pragma unroll
     for (int kw = 0; kw < KERNEL_W; kw++)
       acc[k][kw] = (floatv)(0.0f);
 
   for (int n = 0; n < batch; n++) {
-    __global const float *large_plane = large + large_offset +
-                                        n * large_image_stride +
-                                        (g * CG + c) * IN_PLANE;
+    const int plane_start = large_offset + n * large_image_stride +
+                            (g * CG + c) * IN_PLANE;
     __global const float *small_image = small + small_offset +
                                         n * small_image_stride +
                                         (g * KG + k0) * OUT_PLANE;
@@ -186,19 +212,30 @@ __kernel void gcl_weight_grad(__global const float *large, int large_offset,
 
         if (ih < 0 || ih >= IN_H)
           continue;
-        __global const float *large_row = large_plane + (id * IN_H + ih) * IN_W;
-        __global const float *small_row = small_image + (od * OUT_H + oh) * OUT_W;
+        const int row_start = plane_start + (id * IN_H + ih) * IN_W;
+        __global const float *small_row =
+            small_image + (od * OUT_H + oh) * OUT_W;
 
         for (int m0 = 0; m0 < OUT_W; m0 += VW) {
+          /* Lanes past the row's end meet zeros on the small side; they
+             are zeroed on the large side too, so that an infinity there
+             cannot turn 0 * inf into NaN. */
+          const intv inside = lane_index() < (intv)(OUT_W - m0);
           floatv y[KB];
 
+#pragma unroll
           for (int k = 0; k < KB; k++)
             y[k] = k0 + k < KG ? load_small(small_row + k * OUT_PLANE, m0)
                                : (floatv)(0.0f);
+#pragma unroll
           for (int kw = 0; kw < KERNEL_W; kw++) {
+            const int first = m0 * STRIDE_W - PAD_W + kw * DILATION_W;
+            const intv columns = (intv)(first) + lane_index() * STRIDE_W;
+            const intv mask = inside & (columns >= 0) & (columns < IN_W);
             const floatv x =
-                load_large(large_row, m0, kw * DILATION_W - PAD_W);
+                load_large(large, row_start, first, large_elements, mask);
 
+#pragma unroll
             for (int k = 0; k < KB; k++)
               acc[k][kw] = fma(y[k], x, acc[k][kw]);
           }

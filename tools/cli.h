@@ -84,6 +84,7 @@ int cmd_demo(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_backward(int argc, char **argv);
 
 /*
  * Prints a note to stdout when two or more of the context's devices are CPU

@@ -144,3 +144,17 @@ int gcl_convolution_only(const gcl_geometry *g, const char *name,
            name);
   return 0;
 }
+
+void gcl_small_local_size(const size_t global[3], size_t limit,
+                          size_t local[3]) {
+  size_t room = limit;
+
+  for (int axis = 2; axis >= 0; axis--) {
+    size_t size = room;
+
+    while (size > 1 && global[axis] % size != 0)
+      size--;
+    local[axis] = size;
+    room /= size;
+  }
+}

@@ -48,6 +48,17 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
 int gcl_convolution_only(const gcl_geometry *geometry, const char *name,
                          char *reason, size_t reason_size);
 
+/*
+ * Writes a local size of at most `limit` work-items that divides global,
+ * taking the largest divisors from the last axis first. Kernels whose
+ * work-items each loop long use it: PoCL would otherwise choose
+ * work-groups of thousands of items, whose private arrays can overflow
+ * its worker threads' stacks, and one item per group costs a scheduling
+ * step per item.
+ */
+void gcl_small_local_size(const size_t global[3], size_t limit,
+                          size_t local[3]);
+
 /* Largest element count an algorithm may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 

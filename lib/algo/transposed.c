@@ -153,6 +153,7 @@ static gcl_status transposed_prepare(const gcl_geometry *g,
       (size_t)(g->stride[2] * ((tile.columns + tile.vw - 1) / tile.vw));
   state->global[1] = (size_t)g->out[1];
   state->global[2] = (size_t)(g->batch * g->group * tile.kblocks * g->out[0]);
+  gcl_small_local_size(state->global, 16, state->local);
   status = build_kernel(state, &tile, context, device_index);
   if (status == GCL_SUCCESS)
     status = upload(state, &tile, context, device_index, weights, bias);

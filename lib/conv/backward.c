@@ -77,9 +77,10 @@ static gcl_status prepare_adjoint(gcl_plan *plan, gcl_backward *backward,
 /* ---- per-slot kernels and buffers --------------------------------------- */
 
 /* Channels per work-item: the weight kernel keeps KB x KERNEL_W vector
- * sums, at most 12, so that they stay in registers with their operands. */
+ * sums, at most 20, so that they stay in the 32 vector registers of an
+ * AVX-512 core with their operands. */
 static int64_t weight_block(const gcl_geometry *r) {
-  int64_t limit = 12 / r->kernel[2];
+  int64_t limit = 20 / r->kernel[2];
 
   if (limit < 1)
     limit = 1;
@@ -103,6 +104,7 @@ static gcl_status build_kernels(gcl_plan *plan, grad_slot *gs,
   gs->weight_global[0] = (size_t)(r->kernel[0] * r->kernel[1]);
   gs->weight_global[1] = (size_t)r->channels_per_group;
   gs->weight_global[2] = (size_t)(r->group * kblocks);
+  gcl_small_local_size(gs->weight_global, 16, gs->weight_local);
 
   status = gcl_create_kernel(plan->context, device, "kernels/weight_grad.cl",
                              options, "gcl_weight_grad", &gs->weight_kernel);

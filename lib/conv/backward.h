@@ -10,6 +10,7 @@ typedef struct grad_slot {
   cl_kernel weight_kernel;
   cl_kernel bias_kernel;
   size_t weight_global[3];
+  size_t weight_local[3];
   /* Off the first device: the slot's slices of input and output gradient,
    * packed on the host and copied to the device. */
   cl_mem input, grad_output;

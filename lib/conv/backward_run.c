@@ -100,6 +100,7 @@ static cl_int set_view_args(cl_kernel kernel, cl_uint first,
   return code;
 }
 
+
 /* Enqueues the weight gradient kernel and the read of its result. */
 static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
                                   const gcl_tensor_view *large,
@@ -108,19 +109,30 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
   cl_int batch = (cl_int)r->batch;
   size_t bytes = (size_t)(r->num_output * r->channels_per_group *
                           r->kernel_size) * sizeof(float);
+  cl_int large_elements;
+  gcl_status status = gcl_check_view(large, r->batch,
+                                     r->channels * r->in_size,
+                                     "weight gradient operand",
+                                     &large_elements);
   cl_int code;
 
+  if (status != GCL_SUCCESS)
+    return status;
   code = set_view_args(gs->weight_kernel, 0, large);
   if (code == CL_SUCCESS)
-    code = set_view_args(gs->weight_kernel, 3, small);
+    code = clSetKernelArg(gs->weight_kernel, 3, sizeof large_elements,
+                          &large_elements);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(gs->weight_kernel, 6, sizeof batch, &batch);
+    code = set_view_args(gs->weight_kernel, 4, small);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(gs->weight_kernel, 7, sizeof gs->grad_weights,
+    code = clSetKernelArg(gs->weight_kernel, 7, sizeof batch, &batch);
+  if (code == CL_SUCCESS)
+    code = clSetKernelArg(gs->weight_kernel, 8, sizeof gs->grad_weights,
                           &gs->grad_weights);
   if (code == CL_SUCCESS)
     code = clEnqueueNDRangeKernel(slot->queue, gs->weight_kernel, 3, NULL,
-                                  gs->weight_global, NULL, 0, NULL, NULL);
+                                  gs->weight_global, gs->weight_local, 0,
+                                  NULL, NULL);
   if (code == CL_SUCCESS)
     code = clEnqueueReadBuffer(slot->queue, gs->grad_weights, CL_FALSE, 0,
                                bytes, gs->host_weights, 0, NULL, NULL);

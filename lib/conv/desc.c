@@ -259,6 +259,7 @@ static gcl_status empty_output(const gcl_conv_desc *desc, int axis,
                                int64_t input) {
   int64_t before = desc->pad[axis], after = gcl_pad_after(desc, axis);
   int64_t window = desc->dilation[axis] * (desc->kernel[axis] - 1) + 1;
+  char padding[96];
 
   if (desc->transposed)
     return gcl_fail(
@@ -271,15 +272,20 @@ static gcl_status empty_output(const gcl_conv_desc *desc, int axis,
         gcl_axis_name(desc->spatial_dims, axis),
         axis_output_size(desc, axis, input), desc->stride[axis], input,
         window, before, after, desc->output_padding[axis]);
+  if (before == after)
+    snprintf(padding, sizeof padding, "2 x pad %" PRId64, before);
+  else
+    snprintf(padding, sizeof padding,
+             "pad %" PRId64 " before + %" PRId64 " after", before, after);
   return gcl_fail(
       GCL_ERROR_INVALID_LAYER,
       "invalid convolution: on the %s axis the filter window %" PRId64
       " (kernel %" PRId64 ", dilation %" PRId64
       ") is larger than the padded input %" PRId64 " (size %" PRId64
-      " + pad %" PRId64 " before + %" PRId64 " after), so the output would "
-      "be empty; use a smaller kernel or dilation, or more padding",
+      " + %s), so the output would be empty; use a smaller kernel or "
+      "dilation, or more padding",
       gcl_axis_name(desc->spatial_dims, axis), window, desc->kernel[axis],
-      desc->dilation[axis], input + before + after, input, before, after);
+      desc->dilation[axis], input + before + after, input, padding);
 }
 
 gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
