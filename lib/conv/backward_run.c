@@ -109,12 +109,16 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
   cl_int batch = (cl_int)r->batch;
   size_t bytes = (size_t)(r->num_output * r->channels_per_group *
                           r->kernel_size) * sizeof(float);
-  cl_int large_elements;
+  cl_int large_elements, small_elements;
   gcl_status status = gcl_check_view(large, r->batch,
                                      r->channels * r->in_size,
                                      "weight gradient operand",
                                      &large_elements);
   cl_int code;
+
+  if (status == GCL_SUCCESS)
+    status = gcl_check_view(small, r->batch, r->num_output * r->out_size,
+                            "weight gradient operand", &small_elements);
 
   if (status != GCL_SUCCESS)
     return status;
@@ -125,9 +129,12 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
   if (code == CL_SUCCESS)
     code = set_view_args(gs->weight_kernel, 4, small);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(gs->weight_kernel, 7, sizeof batch, &batch);
+    code = clSetKernelArg(gs->weight_kernel, 7, sizeof small_elements,
+                          &small_elements);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(gs->weight_kernel, 8, sizeof gs->grad_weights,
+    code = clSetKernelArg(gs->weight_kernel, 8, sizeof batch, &batch);
+  if (code == CL_SUCCESS)
+    code = clSetKernelArg(gs->weight_kernel, 9, sizeof gs->grad_weights,
                           &gs->grad_weights);
   if (code == CL_SUCCESS)
     code = clEnqueueNDRangeKernel(slot->queue, gs->weight_kernel, 3, NULL,
