@@ -280,12 +280,17 @@ typedef struct conv_case {
   int64_t in[3];
   int64_t kernel[3];
   int64_t stride[3];
-  int64_t pad[3];
+  int64_t pad[3];       /* before each axis, and after unless asymmetric */
+  int64_t pad_after[3]; /* read when pad_asymmetric is set */
+  int pad_asymmetric;
   int64_t dilation[3];
+  int64_t output_padding[3];
   int bias_term;
+  int transposed;           /* pass --transposed */
   const char *stride_flag; /* as given on the command line; NULL: omitted */
   const char *pad_flag;
   const char *dilation_flag;
+  const char *output_padding_flag;
   const char *schedule_flag; /* --schedule value, or NULL */
   int trace;                  /* pass --trace and check the file */
 } conv_case;
@@ -319,31 +324,79 @@ static void write_array(const char *name, int rank, const int64_t *shape,
                "npy_write: %s", error);
 }
 
-static void case_desc(const conv_case *c, gcl_conv_desc *desc,
-                      int64_t *input_shape, int64_t *weight_shape) {
-  gcl_conv_desc_init(desc, c->spatial_dims, c->channels, c->num_output, 1);
-  desc->group = c->group;
-  desc->bias_term = c->bias_term;
-  input_shape[0] = c->batch;
-  input_shape[1] = c->channels;
-  weight_shape[0] = c->num_output;
-  weight_shape[1] = c->channels / c->group;
-  for (int axis = 0; axis < c->spatial_dims; axis++) {
-    desc->kernel[axis] = c->kernel[axis];
-    desc->stride[axis] = c->stride[axis];
-    desc->pad[axis] = c->pad[axis];
-    desc->dilation[axis] = c->dilation[axis];
-    input_shape[2 + axis] = c->in[axis];
-    weight_shape[2 + axis] = c->kernel[axis];
-  }
-}
-
 static void add_args(const char **args, int *count, const char *flag,
                      const char *value) {
   if (value != NULL) {
     args[(*count)++] = flag;
     args[(*count)++] = value;
   }
+}
+
+static void case_desc(const conv_case *c, gcl_conv_desc *desc,
+                      int64_t *input_shape, int64_t *weight_shape) {
+  gcl_conv_desc_init(desc, c->spatial_dims, c->channels, c->num_output, 1);
+  desc->group = c->group;
+  desc->bias_term = c->bias_term;
+  desc->transposed = c->transposed;
+  desc->pad_asymmetric = c->pad_asymmetric;
+  input_shape[0] = c->batch;
+  input_shape[1] = c->channels;
+  /* Transposed weights are [C][K/group][k...], as in Caffe's Deconvolution. */
+  weight_shape[0] = c->transposed ? c->channels : c->num_output;
+  weight_shape[1] = c->transposed ? c->num_output / c->group
+                                  : c->channels / c->group;
+  for (int axis = 0; axis < c->spatial_dims; axis++) {
+    desc->kernel[axis] = c->kernel[axis];
+    desc->stride[axis] = c->stride[axis];
+    desc->pad[axis] = c->pad[axis];
+    desc->pad_after[axis] = c->pad_after[axis];
+    desc->dilation[axis] = c->dilation[axis];
+    desc->output_padding[axis] = c->output_padding[axis];
+    input_shape[2 + axis] = c->in[axis];
+    weight_shape[2 + axis] = c->kernel[axis];
+  }
+}
+
+/* Adds the flags of the layer that conv and conv-backward share. */
+static void add_layer_args(const conv_case *c, const char **args, int *count,
+                           char *group_text, size_t group_text_size) {
+  snprintf(group_text, group_text_size, "%lld", (long long)c->group);
+  add_args(args, count, "--group", group_text);
+  add_args(args, count, "--stride", c->stride_flag);
+  add_args(args, count, "--pad", c->pad_flag);
+  add_args(args, count, "--dilation", c->dilation_flag);
+  add_args(args, count, "--output-padding", c->output_padding_flag);
+  if (c->transposed) {
+    args[(*count)++] = "--transposed";
+  }
+}
+
+/*
+ * Reads the .npy file at path and expects the given shape and values
+ * within the tolerances above.
+ */
+static void expect_npy_close(const char *path, int rank, const int64_t *shape,
+                             const float *expected) {
+  npy_array array = {0};
+  char error[512];
+  cr_assert_eq(npy_read(path, &array, error, sizeof error), 0,
+               "npy_read: %s", error);
+  cr_assert_eq(array.rank, rank, "%s has rank %d, expected %d", path,
+               array.rank, rank);
+  for (int i = 0; i < rank; i++) {
+    cr_assert_eq(array.shape[i], shape[i], "%s axis %d: %lld, expected %lld",
+                 path, i, (long long)array.shape[i], (long long)shape[i]);
+  }
+
+  for (size_t i = 0; i < array.count; i++) {
+    const double difference = fabs((double)array.data[i] - expected[i]);
+    const double tolerance =
+        TOLERANCE_ABSOLUTE + TOLERANCE_RELATIVE * fabs((double)expected[i]);
+    cr_assert_leq(difference, tolerance,
+                  "%s element %zu: tool %.8g, reference %.8g", path, i,
+                  (double)array.data[i], (double)expected[i]);
+  }
+  npy_array_free(&array);
 }
 
 /* Runs `groupcl conv` on the case and compares Y with the host reference. */
@@ -368,16 +421,13 @@ static void check_conv_case(const conv_case *c) {
     write_array("b.npy", 1, &c->num_output, 3, &bias, bias_path);
   }
   make_path(output_path, "y.npy");
-  snprintf(group_text, sizeof group_text, "%lld", (long long)c->group);
 
   const char *args[MAX_TOOL_ARGS] = {"conv", "--input", input_path,
                                      "--weights", weights_path, "--output",
-                                     output_path, "--group", group_text};
-  int count = 9;
+                                     output_path};
+  int count = 7;
+  add_layer_args(c, args, &count, group_text, sizeof group_text);
   add_args(args, &count, "--bias", c->bias_term ? bias_path : NULL);
-  add_args(args, &count, "--stride", c->stride_flag);
-  add_args(args, &count, "--pad", c->pad_flag);
-  add_args(args, &count, "--dilation", c->dilation_flag);
   add_args(args, &count, "--schedule", c->schedule_flag);
   char trace_path[PATH_CAPACITY];
   make_path(trace_path, "trace.json");
@@ -406,28 +456,7 @@ static void check_conv_case(const conv_case *c) {
                                           weights, bias, expected),
                GCL_SUCCESS, "%s", gcl_last_error());
 
-  npy_array output = {0};
-  char error[512];
-  cr_assert_eq(npy_read(output_path, &output, error, sizeof error), 0,
-               "npy_read: %s", error);
-  cr_assert_eq(output.rank, rank);
-  for (int i = 0; i < rank; i++) {
-    cr_expect_eq(output.shape[i], expected_shape[i],
-                 "output axis %d: %lld, expected %lld", i,
-                 (long long)output.shape[i], (long long)expected_shape[i]);
-  }
-  cr_assert_eq(output.count, output_count);
-
-  for (size_t i = 0; i < output_count; i++) {
-    const double difference = fabs((double)output.data[i] - expected[i]);
-    const double tolerance =
-        TOLERANCE_ABSOLUTE + TOLERANCE_RELATIVE * fabs((double)expected[i]);
-    cr_assert_leq(difference, tolerance,
-                  "element %zu: tool %.8g, reference %.8g", i,
-                  (double)output.data[i], (double)expected[i]);
-  }
-
-  npy_array_free(&output);
+  expect_npy_close(output_path, rank, expected_shape, expected);
   free(expected);
   free(input);
   free(weights);
@@ -519,6 +548,144 @@ Test(cli, conv_3d_depthwise_matches_reference) {
                        .pad_flag = "1",
                        .dilation_flag = "1,1,2"};
   check_conv_case(&c);
+}
+
+Test(cli, conv_asymmetric_pad_matches_reference) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 6,
+                       .group = 2,
+                       .in = {6, 7},
+                       .kernel = {3, 3},
+                       .stride = {1, 2},
+                       .pad = {1, 0},
+                       .pad_after = {2, 1},
+                       .pad_asymmetric = 1,
+                       .dilation = {1, 1},
+                       .bias_term = 1,
+                       .stride_flag = "1,2",
+                       .pad_flag = "1:2,0:1"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_transposed_matches_reference) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 2,
+                       .channels = 6,
+                       .num_output = 4,
+                       .group = 2,
+                       .in = {4, 5},
+                       .kernel = {3, 2},
+                       .stride = {2, 2},
+                       .pad = {1, 0},
+                       .dilation = {1, 1},
+                       .bias_term = 1,
+                       .transposed = 1,
+                       .stride_flag = "2",
+                       .pad_flag = "1,0"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_transposed_output_padding_matches_reference) {
+  const conv_case c = {.spatial_dims = 1,
+                       .batch = 1,
+                       .channels = 3,
+                       .num_output = 6,
+                       .group = 3,
+                       .in = {7},
+                       .kernel = {3},
+                       .stride = {3},
+                       .pad = {2},
+                       .pad_after = {0},
+                       .pad_asymmetric = 1,
+                       .dilation = {1},
+                       .output_padding = {2},
+                       .bias_term = 0,
+                       .transposed = 1,
+                       .stride_flag = "3",
+                       .pad_flag = "2:0",
+                       .output_padding_flag = "2"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_transposed_3d_on_queues_matches_reference) {
+  const conv_case c = {.spatial_dims = 3,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 4,
+                       .group = 4,
+                       .in = {3, 4, 5},
+                       .kernel = {2, 3, 3},
+                       .stride = {1, 2, 1},
+                       .pad = {0, 1, 1},
+                       .pad_after = {1, 1, 0},
+                       .pad_asymmetric = 1,
+                       .dilation = {1, 1, 2},
+                       .output_padding = {0, 1, 1},
+                       .bias_term = 1,
+                       .transposed = 1,
+                       .stride_flag = "1,2,1",
+                       .pad_flag = "0:1,1,1:0",
+                       .dilation_flag = "1,1,2",
+                       .output_padding_flag = "0,1,1",
+                       .schedule_flag = "queues:2"};
+  check_conv_case(&c);
+}
+
+/* Writes an array with the given values to test_directory/name. */
+static void write_values(const char *name, int rank, const int64_t *shape,
+                         const float *values, char *path) {
+  char error[512];
+  make_path(path, name);
+  cr_assert_eq(npy_write(path, rank, shape, values, error, sizeof error), 0,
+               "npy_write: %s", error);
+}
+
+/* Reads the array at path, which must have `count` values, into values. */
+static void read_vector(const char *path, size_t count, float *values) {
+  npy_array array = {0};
+  char error[512];
+  cr_assert_eq(npy_read(path, &array, error, sizeof error), 0,
+               "npy_read: %s", error);
+  cr_assert_eq(array.count, count, "%s has %zu values, expected %zu", path,
+               array.count, count);
+  memcpy(values, array.data, count * sizeof *values);
+  npy_array_free(&array);
+}
+
+Test(cli, conv_transposed_spreads_input_by_stride) {
+  /*
+   * A transposed convolution adds the filter, scaled by each input value,
+   * at stride steps: x = [1, 2] and w = [1, 10] with stride 2 give
+   * [1, 10, 2, 20], and output padding 1 appends the zero that the last
+   * stride step reaches.
+   */
+  const int64_t input_shape[3] = {1, 1, 2};
+  const int64_t weight_shape[3] = {1, 1, 2};
+  const float input[2] = {1.0f, 2.0f};
+  const float weights[2] = {1.0f, 10.0f};
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_values("x.npy", 3, input_shape, input, input_path);
+  write_values("w.npy", 3, weight_shape, weights, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--output", output_path,
+                          "--transposed", "--stride", "2",
+                          "--output-padding", "1");
+  expect_exit(&run, 0);
+  free_run(&run);
+
+  float output[5];
+  read_vector(output_path, 5, output);
+  const float expected[5] = {1.0f, 10.0f, 2.0f, 20.0f, 0.0f};
+  for (int i = 0; i < 5; i++) {
+    cr_expect_eq(output[i], expected[i], "y[%d] = %g, expected %g", i,
+                 (double)output[i], (double)expected[i]);
+  }
 }
 
 /* Writes small valid X [1][4][5][5] and W [4][2][3][3] for failure tests. */
@@ -702,7 +869,56 @@ Test(cli, conv_reads_device_from_environment) {
   free_run(&run);
 }
 
-Test(cli, conv_transposed_is_unsupported) {
+Test(cli, conv_transposed_weight_mismatch_leaves_no_output) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  /* X has 4 channels and W [4][2][3][3] fits, but not with --group 3. */
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "3", "--transposed",
+                          "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl conv: invalid layer: ", "stderr");
+  expect_contains(run.err, "group 3", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+
+  /* Transposed weights start with C: a 5-channel input does not fit. */
+  const int64_t wide_shape[4] = {1, 5, 5, 5};
+  float *wide = NULL;
+  write_array("x.npy", 4, wide_shape, 1, &wide, input_path);
+  free(wide);
+  run = RUN_TOOL("conv", "--input", input_path, "--weights", weights_path,
+                 "--transposed", "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, weights_path, "stderr");
+  expect_contains(run.err, "(channels, num_output / group, kernel...)",
+                  "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_output_padding_needs_transposed) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--stride", "2",
+                          "--output-padding", "1", "--output", output_path);
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--output-padding applies only to transposed",
+                  "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_output_padding_must_be_below_stride) {
   char input_path[PATH_CAPACITY];
   char weights_path[PATH_CAPACITY];
   char output_path[PATH_CAPACITY];
@@ -711,9 +927,61 @@ Test(cli, conv_transposed_is_unsupported) {
 
   tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
                           weights_path, "--group", "2", "--transposed",
+                          "--stride", "2", "--output-padding", "2",
                           "--output", output_path);
   expect_exit(&run, 3);
-  expect_contains(run.err, "--transposed (Deconvolution) is not supported",
+  expect_contains(run.err, "output_padding 2", "stderr");
+  expect_contains(run.err, "smaller than the stride 2", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, malformed_pad_is_usage_error) {
+  /* Each text, and the part of it that the message must quote. */
+  const char *const cases[][2] = {
+      {"1:", "'1:' is not a padding"},
+      {":1", "':1' is not a padding"},
+      {"1:2:3", "'1:2:3' is not a padding"},
+      {"1,x:2", "'x:2' is not a padding"},
+      {"1:2,", "'' is not a padding"},
+      {"", "'' is not a padding"},
+      {"-1", "has the value -1"},
+      {"0:-2", "has the value -2"},
+      {"3000000000:1", "has the value 3000000000,"},
+      {"1:2,0,1,1", "more than 3 values"},
+  };
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                            weights_path, "--group", "2", "--pad",
+                            cases[i][0], "--output", output_path);
+    cr_expect_eq(run.exit_code, 2, "--pad '%s': exit %d, stderr %s",
+                 cases[i][0], run.exit_code, run.err);
+    expect_contains(run.err, "groupcl conv: --pad '", "stderr");
+    expect_contains(run.err, cases[i][1], "stderr");
+    expect_contains(run.err, "Try 'groupcl conv --help'.", "stderr");
+    free_run(&run);
+  }
+  cr_expect_not(file_exists(output_path));
+}
+
+Test(cli, pad_list_must_fit_input) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--pad", "1:2,0,1",
+                          "--output", output_path);
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--pad has 3 values, but the layer has 2",
                   "stderr");
   cr_expect_not(file_exists(output_path));
   free_run(&run);

@@ -27,7 +27,8 @@ static const cli_command commands[] = {
     {"devices", cmd_devices, "list the OpenCL devices and their properties"},
     {"explain", cmd_explain,
      "check a layer against Caffe's rules, show its shapes and cost"},
-    {"conv", cmd_conv, "run a grouped convolution on .npy files"},
+    {"conv", cmd_conv,
+     "run a grouped or transposed convolution on .npy files"},
     {"demo", cmd_demo,
      "blur and edge-filter a photograph with grouped convolutions"},
     {"split", cmd_split,
@@ -204,7 +205,7 @@ static void print_help(void) {
        "     or out-of-range number\n"
        "  3  invalid input: the layer breaks Caffe's rules, a .npy file is\n"
        "     malformed or its shape does not fit the layer, or the layer is\n"
-       "     valid but not supported yet (--transposed)\n"
+       "     valid but the chosen algorithm or device cannot run it\n"
        "  4  no OpenCL device matches the device spec, or there is no device");
 }
 
