@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ Test(cli, top_level_help_lists_exit_codes) {
   expect_contains(run.out, "Usage: groupcl COMMAND", "stdout");
   expect_contains(run.out, "Exit status", "stdout");
   expect_contains(run.out, "4  no OpenCL device", "stdout");
+  expect_contains(run.out, "  conv-backward\n", "stdout");
   free_run(&run);
 }
 
@@ -50,7 +52,8 @@ Test(cli, version_prints_number) {
 }
 
 Test(cli, subcommand_help_exits_zero) {
-  const char *commands[] = {"devices", "explain", "conv", "demo", "tune"};
+  const char *commands[] = {"devices", "explain", "conv", "conv-backward",
+                            "demo", "tune"};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     tool_run run = RUN_TOOL(commands[i], "--help");
     expect_exit(&run, 0);
@@ -1010,6 +1013,458 @@ Test(cli, conv_verbose_prints_summary) {
   expect_contains(run.err, "algorithm caffe_gemm", "stderr");
   expect_contains(run.err, " ms", "stderr");
   cr_expect(file_exists(output_path));
+  free_run(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* conv-backward                                                            */
+
+/* The gradients a conv-backward run requests, as bits. */
+enum requested_gradients {
+  REQUEST_INPUT = 1,
+  REQUEST_WEIGHTS = 2,
+  REQUEST_BIAS = 4,
+  REQUEST_ALL = 7
+};
+
+/* Arrays and paths of one conv-backward run. */
+typedef struct backward_files {
+  float *input, *weights, *grad_output;
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char grad_output_path[PATH_CAPACITY];
+  char grad_input_path[PATH_CAPACITY];
+  char grad_weights_path[PATH_CAPACITY];
+  char grad_bias_path[PATH_CAPACITY];
+} backward_files;
+
+/* Writes X, W and a DY of the layer's output shape for the case. */
+static void write_backward_files(const gcl_conv_desc *desc, int rank,
+                                 const int64_t *input_shape,
+                                 const int64_t *weight_shape,
+                                 backward_files *files) {
+  int64_t output_shape[GCL_MAX_RANK];
+  cr_assert_eq(gcl_conv_output_shape(desc, rank, input_shape, output_shape),
+               GCL_SUCCESS, "%s", gcl_last_error());
+  write_array("x.npy", rank, input_shape, 1, &files->input,
+              files->input_path);
+  write_array("w.npy", rank, weight_shape, 2, &files->weights,
+              files->weights_path);
+  write_array("dy.npy", rank, output_shape, 3, &files->grad_output,
+              files->grad_output_path);
+  make_path(files->grad_input_path, "dx.npy");
+  make_path(files->grad_weights_path, "dw.npy");
+  make_path(files->grad_bias_path, "db.npy");
+}
+
+static void free_backward_files(backward_files *files) {
+  free(files->input);
+  free(files->weights);
+  free(files->grad_output);
+}
+
+/*
+ * Runs `groupcl conv-backward` on the case, requesting the gradients in
+ * `requested` (with --check when check is set). Compares each written
+ * gradient with gcl_conv_reference_backward and expects no file for the
+ * others.
+ */
+static void check_backward_case(const conv_case *c, int requested,
+                                int check) {
+  gcl_conv_desc desc;
+  int64_t input_shape[GCL_MAX_RANK];
+  int64_t weight_shape[GCL_MAX_RANK];
+  const int rank = c->spatial_dims + 2;
+  case_desc(c, &desc, input_shape, weight_shape);
+  desc.bias_term = (requested & REQUEST_BIAS) != 0;
+
+  backward_files files;
+  write_backward_files(&desc, rank, input_shape, weight_shape, &files);
+
+  char group_text[32];
+  const char *args[MAX_TOOL_ARGS] = {
+      "conv-backward", "--input",       files.input_path,
+      "--weights",     files.weights_path, "--grad-output",
+      files.grad_output_path};
+  int count = 7;
+  add_layer_args(c, args, &count, group_text, sizeof group_text);
+  add_args(args, &count, "--schedule", c->schedule_flag);
+  add_args(args, &count, "--grad-input",
+           requested & REQUEST_INPUT ? files.grad_input_path : NULL);
+  add_args(args, &count, "--grad-weights",
+           requested & REQUEST_WEIGHTS ? files.grad_weights_path : NULL);
+  add_args(args, &count, "--grad-bias",
+           requested & REQUEST_BIAS ? files.grad_bias_path : NULL);
+  if (check) {
+    args[count++] = "--check";
+  }
+  args[count] = NULL;
+
+  tool_run run = run_tool(NULL, args);
+  expect_exit(&run, 0);
+  if (check) {
+    const char *lines[3] = {"--grad-input: max error",
+                            "--grad-weights: max error",
+                            "--grad-bias: max error"};
+    for (int kind = 0; kind < 3; kind++) {
+      if (requested & (1 << kind)) {
+        expect_contains(run.out, lines[kind], "stdout");
+      } else {
+        cr_expect_null(strstr(run.out, lines[kind]), "stdout has %s:\n%s",
+                       lines[kind], run.out);
+      }
+    }
+  }
+  free_run(&run);
+
+  const size_t weight_count = shape_count(rank, weight_shape);
+  float *grad_input = malloc(shape_count(rank, input_shape) * sizeof(float));
+  float *grad_weights = malloc(weight_count * sizeof(float));
+  float *grad_bias = malloc((size_t)desc.num_output * sizeof(float));
+  cr_assert(grad_input != NULL && grad_weights != NULL && grad_bias != NULL);
+  cr_assert_eq(gcl_conv_reference_backward(
+                   &desc, rank, input_shape, files.input, files.weights,
+                   files.grad_output, grad_input, grad_weights,
+                   desc.bias_term ? grad_bias : NULL),
+               GCL_SUCCESS, "%s", gcl_last_error());
+
+  if (requested & REQUEST_INPUT) {
+    expect_npy_close(files.grad_input_path, rank, input_shape, grad_input);
+  } else {
+    cr_expect_not(file_exists(files.grad_input_path));
+  }
+  if (requested & REQUEST_WEIGHTS) {
+    expect_npy_close(files.grad_weights_path, rank, weight_shape,
+                     grad_weights);
+  } else {
+    cr_expect_not(file_exists(files.grad_weights_path));
+  }
+  if (requested & REQUEST_BIAS) {
+    expect_npy_close(files.grad_bias_path, 1, &desc.num_output, grad_bias);
+  } else {
+    cr_expect_not(file_exists(files.grad_bias_path));
+  }
+
+  free(grad_input);
+  free(grad_weights);
+  free(grad_bias);
+  free_backward_files(&files);
+}
+
+/* A grouped 2-D layer with stride and asymmetric padding. */
+static const conv_case backward_2d_case = {.spatial_dims = 2,
+                                           .batch = 2,
+                                           .channels = 4,
+                                           .num_output = 6,
+                                           .group = 2,
+                                           .in = {6, 5},
+                                           .kernel = {3, 2},
+                                           .stride = {2, 1},
+                                           .pad = {1, 0},
+                                           .pad_after = {2, 1},
+                                           .pad_asymmetric = 1,
+                                           .dilation = {1, 1},
+                                           .stride_flag = "2,1",
+                                           .pad_flag = "1:2,0:1"};
+
+Test(cli, conv_backward_all_gradients_match_reference) {
+  check_backward_case(&backward_2d_case, REQUEST_ALL, 1);
+}
+
+Test(cli, conv_backward_writes_each_gradient_alone) {
+  const int kinds[3] = {REQUEST_INPUT, REQUEST_WEIGHTS, REQUEST_BIAS};
+  const char *names[3] = {"dx.npy", "dw.npy", "db.npy"};
+  for (int i = 0; i < 3; i++) {
+    check_backward_case(&backward_2d_case, kinds[i], 0);
+
+    char path[PATH_CAPACITY];
+    make_path(path, names[i]);
+    cr_assert_eq(remove(path), 0, "remove %s: %s", path, strerror(errno));
+  }
+}
+
+Test(cli, conv_backward_transposed_matches_reference) {
+  const conv_case c = {.spatial_dims = 1,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 6,
+                       .group = 2,
+                       .in = {7},
+                       .kernel = {3},
+                       .stride = {2},
+                       .pad = {1},
+                       .pad_after = {0},
+                       .pad_asymmetric = 1,
+                       .dilation = {2},
+                       .output_padding = {1},
+                       .transposed = 1,
+                       .stride_flag = "2",
+                       .pad_flag = "1:0",
+                       .dilation_flag = "2",
+                       .output_padding_flag = "1",
+                       .schedule_flag = "queues:2"};
+  check_backward_case(&c, REQUEST_ALL, 1);
+}
+
+Test(cli, conv_backward_3d_depthwise_matches_reference) {
+  const conv_case c = {.spatial_dims = 3,
+                       .batch = 1,
+                       .channels = 3,
+                       .num_output = 6,
+                       .group = 3,
+                       .in = {3, 5, 4},
+                       .kernel = {2, 3, 3},
+                       .stride = {1, 1, 2},
+                       .pad = {0, 1, 1},
+                       .dilation = {1, 1, 1},
+                       .stride_flag = "1,1,2",
+                       .pad_flag = "0,1,1"};
+  check_backward_case(&c, REQUEST_INPUT | REQUEST_WEIGHTS, 0);
+}
+
+Test(cli, conv_backward_matches_hand_computed_gradients) {
+  /*
+   * x = [1, 2, 3] padded to [0, 1, 2, 3] by --pad 1:0, w = [1, 10]:
+   * y[o] = xp[o] + 10 xp[o+1]. With dy = [1, 100, 10000]:
+   *   dx[j] = sum over o of dy[o] w[j+1-o] = [110, 11000, 100000]
+   *   dw[k] = sum over o of dy[o] xp[o+k] = [20100, 30201]
+   *   db    = 1 + 100 + 10000 = 10101
+   */
+  const int64_t input_shape[3] = {1, 1, 3};
+  const int64_t weight_shape[3] = {1, 1, 2};
+  const int64_t output_shape[3] = {1, 1, 3};
+  const float input[3] = {1.0f, 2.0f, 3.0f};
+  const float weights[2] = {1.0f, 10.0f};
+  const float grad_output[3] = {1.0f, 100.0f, 10000.0f};
+  backward_files files;
+  write_values("x.npy", 3, input_shape, input, files.input_path);
+  write_values("w.npy", 3, weight_shape, weights, files.weights_path);
+  write_values("dy.npy", 3, output_shape, grad_output,
+               files.grad_output_path);
+  make_path(files.grad_input_path, "dx.npy");
+  make_path(files.grad_weights_path, "dw.npy");
+  make_path(files.grad_bias_path, "db.npy");
+
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path, "--pad",
+      "1:0", "--grad-input", files.grad_input_path, "--grad-weights",
+      files.grad_weights_path, "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 0);
+  free_run(&run);
+
+  float values[3];
+  read_vector(files.grad_input_path, 3, values);
+  cr_expect_eq(values[0], 110.0f, "dx[0] = %g", (double)values[0]);
+  cr_expect_eq(values[1], 11000.0f, "dx[1] = %g", (double)values[1]);
+  cr_expect_eq(values[2], 100000.0f, "dx[2] = %g", (double)values[2]);
+  read_vector(files.grad_weights_path, 2, values);
+  cr_expect_eq(values[0], 20100.0f, "dw[0] = %g", (double)values[0]);
+  cr_expect_eq(values[1], 30201.0f, "dw[1] = %g", (double)values[1]);
+  read_vector(files.grad_bias_path, 1, values);
+  cr_expect_eq(values[0], 10101.0f, "db[0] = %g", (double)values[0]);
+}
+
+/* Writes X, W and DY of backward_2d_case for the failure tests. */
+static void write_backward_2d_files(backward_files *files) {
+  gcl_conv_desc desc;
+  int64_t input_shape[GCL_MAX_RANK];
+  int64_t weight_shape[GCL_MAX_RANK];
+  case_desc(&backward_2d_case, &desc, input_shape, weight_shape);
+  write_backward_files(&desc, 4, input_shape, weight_shape, files);
+}
+
+/*
+ * Expects no file in the test folder whose name starts with name, which
+ * also catches the temporary "NAME.tmpXXXXXX" files of an atomic write.
+ */
+static void expect_no_file_like(const char *name) {
+  DIR *folder = opendir(test_directory);
+  cr_assert_not_null(folder, "opendir %s: %s", test_directory,
+                     strerror(errno));
+  struct dirent *entry;
+  while ((entry = readdir(folder)) != NULL) {
+    cr_expect_neq(strncmp(entry->d_name, name, strlen(name)), 0,
+                  "%s/%s exists after a failed run", test_directory,
+                  entry->d_name);
+  }
+  closedir(folder);
+}
+
+Test(cli, conv_backward_grad_output_shape_mismatch) {
+  backward_files files;
+  write_backward_2d_files(&files);
+
+  /* The layer's output is [2, 6, 4, 5]; this DY has one row too few. */
+  const int64_t wrong_shape[4] = {2, 6, 3, 5};
+  float *wrong = NULL;
+  write_array("dy.npy", 4, wrong_shape, 3, &wrong, files.grad_output_path);
+  free(wrong);
+
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--group", "2", "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path, "--grad-weights", files.grad_weights_path,
+      "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl conv-backward: --grad-output ", "stderr");
+  expect_contains(run.err, "has shape [2, 6, 3, 5]", "stderr");
+  expect_contains(run.err, "of shape [2, 4, 6, 5] has shape [2, 6, 4, 5]",
+                  "stderr");
+  cr_expect_str_empty(run.out);
+  expect_no_file_like("dx.npy");
+  expect_no_file_like("dw.npy");
+  expect_no_file_like("db.npy");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_weight_mismatch_is_invalid_input) {
+  backward_files files;
+  write_backward_2d_files(&files);
+
+  /* Without --group 2 the weights must be [6, 4, 3, 2], not [6, 2, 3, 2]. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--stride", "2,1", "--pad", "1:2,0:1", "--grad-weights",
+      files.grad_weights_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, files.weights_path, "stderr");
+  expect_contains(run.err, "--group 2", "stderr");
+  expect_no_file_like("dw.npy");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_unwritable_path_leaves_no_files) {
+  backward_files files;
+  write_backward_2d_files(&files);
+  char missing_folder_path[PATH_CAPACITY];
+  make_path(missing_folder_path, "absent/dw.npy");
+
+  /* dx.npy is written before dw.npy fails, and must be removed. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--group", "2", "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path, "--grad-weights", missing_folder_path,
+      "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 1);
+  expect_contains(run.err, "groupcl conv-backward: --grad-weights: ",
+                  "stderr");
+  expect_contains(run.err, missing_folder_path, "stderr");
+  expect_no_file_like("dx.npy");
+  expect_no_file_like("db.npy");
+  expect_no_file_like("absent");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_folder_path_leaves_no_files) {
+  backward_files files;
+  write_backward_2d_files(&files);
+  cr_assert_eq(mkdir(files.grad_bias_path, 0700), 0, "mkdir %s: %s",
+               files.grad_bias_path, strerror(errno));
+
+  /* db.npy is a folder, so the rename of the last gradient would fail. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--group", "2", "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path, "--grad-weights", files.grad_weights_path,
+      "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 1);
+  expect_contains(run.err, "--grad-bias: ", "stderr");
+  expect_contains(run.err, "is a folder", "stderr");
+  expect_no_file_like("dx.npy");
+  expect_no_file_like("dw.npy");
+  expect_no_file_like("db.npy.tmp");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_keeps_existing_files_on_failure) {
+  backward_files files;
+  write_backward_2d_files(&files);
+  char old_path[PATH_CAPACITY];
+  write_text_file("dx.npy", "old contents\n", old_path);
+
+  /* A DY of the wrong shape fails the run before anything is written. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.input_path, "--group", "2",
+      "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path);
+  expect_exit(&run, 3);
+  char *text = read_whole_file(files.grad_input_path);
+  cr_expect_str_eq(text, "old contents\n");
+  free(text);
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_requires_options) {
+  tool_run run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights",
+                          "w.npy", "--grad-output", "dy.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing gradient to write", "stderr");
+  expect_contains(run.err, "--grad-input, --grad-weights and --grad-bias",
+                  "stderr");
+  expect_contains(run.err, "Try 'groupcl conv-backward --help'.", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights", "w.npy",
+                 "--grad-input", "dx.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --grad-output", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--weights", "w.npy", "--grad-output",
+                 "dy.npy", "--grad-input", "dx.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --input", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--grad-output",
+                 "dy.npy", "--grad-input", "dx.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --weights", "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_backward_rejects_same_path_twice) {
+  tool_run run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights",
+                          "w.npy", "--grad-output", "dy.npy",
+                          "--grad-input", "g.npy", "--grad-bias", "g.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--grad-input and --grad-bias both name g.npy",
+                  "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_backward_rejects_bad_layer_flags) {
+  tool_run run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights",
+                          "w.npy", "--grad-output", "dy.npy",
+                          "--grad-input", "dx.npy", "--pad", "1:2:3");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "groupcl conv-backward: --pad '1:2:3'", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights", "w.npy",
+                 "--grad-output", "dy.npy", "--grad-input", "dx.npy",
+                 "--output-padding", "1");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--output-padding applies only to transposed",
+                  "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights", "w.npy",
+                 "--grad-output", "dy.npy", "--grad-input", "dx.npy",
+                 "--bias", "b.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "unknown option '--bias'", "stderr");
   free_run(&run);
 }
 
