@@ -1,6 +1,7 @@
 #include "runtime/context.h"
 
 #include "runtime/devices.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -22,12 +23,14 @@ static gcl_status open_slot(gcl_device_slot *slot,
   if (slot->cl_ctx == NULL)
     return gcl_fail_cl(code, "clCreateContext for device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_CONTEXT);
 
   slot->queue = clCreateCommandQueue(slot->cl_ctx, device->device,
                                      CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "clCreateCommandQueue for device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
 
   GCL_LOG_INFO("opened device %u:%u '%s' (%s)", device->info.platform_index,
                device->info.device_index, device->info.device_name,
@@ -192,8 +195,10 @@ gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
     gcl_context_destroy(created);
     return status;
   }
-  clRetainContext(cl_ctx);
-  clRetainCommandQueue(queue);
+  if (clRetainContext(cl_ctx) == CL_SUCCESS)
+    gcl_cl_object_created(GCL_CL_CONTEXT);
+  if (clRetainCommandQueue(queue) == CL_SUCCESS)
+    gcl_cl_object_created(GCL_CL_QUEUE);
   created->devices[0].device = device;
   created->devices[0].cl_ctx = cl_ctx;
   created->devices[0].queue = queue;
@@ -213,10 +218,9 @@ void gcl_context_destroy(gcl_context *context) {
 
     if (slot->queue != NULL) {
       clFinish(slot->queue);
-      clReleaseCommandQueue(slot->queue);
+      gcl_release_queue(slot->queue);
     }
-    if (slot->cl_ctx != NULL)
-      clReleaseContext(slot->cl_ctx);
+    gcl_release_context(slot->cl_ctx);
   }
   mtx_destroy(&context->lock);
   free(context->devices);
