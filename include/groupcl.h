@@ -153,7 +153,14 @@ GCL_API gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id de
                                       cl_command_queue queue,
                                       gcl_context **context);
 
-/* Destroys a context. Accepts NULL. Plans and convs must be destroyed first. */
+/*
+ * Destroys a context. Accepts NULL. Plans and convs must be destroyed first.
+ * When the context made caffe_gemm or gemm_batched plans and no other live
+ * context did, this also clears CLBlast's program cache
+ * (CLBlastClearCache), because that cache would keep every destroyed
+ * OpenCL context in memory. An application that calls CLBlast itself then
+ * rebuilds CLBlast's kernels on its next call.
+ */
 GCL_API void gcl_context_destroy(gcl_context *context);
 
 /* Returns the number of devices the context selected (at least 1). */

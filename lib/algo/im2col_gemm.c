@@ -76,6 +76,7 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the im2col state");
   state->geometry = *g;
+  gcl_context_note_clblast(context);
 
   status = build_kernels(state, context, device_index);
   if (status == GCL_SUCCESS)
