@@ -156,7 +156,14 @@ GCL_API gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id de
                                       cl_command_queue queue,
                                       gcl_context **context);
 
-/* Destroys a context. Accepts NULL. Plans and convs must be destroyed first. */
+/*
+ * Destroys a context. Accepts NULL. Plans and convs must be destroyed first.
+ * When the context made caffe_gemm or gemm_batched plans and no other live
+ * context did, this also clears CLBlast's program cache
+ * (CLBlastClearCache), because that cache would keep every destroyed
+ * OpenCL context in memory. An application that calls CLBlast itself then
+ * rebuilds CLBlast's kernels on its next call.
+ */
 GCL_API void gcl_context_destroy(gcl_context *context);
 
 /* Returns the number of devices the context selected (at least 1). */
@@ -294,6 +301,23 @@ GCL_API gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *de
 /* Destroys a conv. Accepts NULL. Its plans must be destroyed first. */
 GCL_API void gcl_conv_destroy(gcl_conv *conv);
 
+/*
+ * Algorithms. Numerically, each output is the sum of the products of its
+ * window's inputs and weights, plus the bias, and the zero padding adds
+ * nothing. NaN, infinities and large finite values (1e30) in the input or
+ * the bias, and large finite weights, reach exactly the outputs whose
+ * window contains them, as in that sum, with every algorithm but winograd
+ * (see GCL_ALGORITHM_WINOGRAD). A device may flush denormals to zero, as
+ * OpenCL allows, so where the exact output is a denormal the result is
+ * that denormal or 0 (PoCL 3.1 on an x86 CPU kept them).
+ *
+ * A NaN or infinite weight deviates where a window puts that filter tap in
+ * the padding: caffe_gemm and gemm_batched multiply the padding's zeros,
+ * so those outputs are NaN (0 * inf) where the sum is finite. direct and
+ * depthwise do so only where the tap lies in the padding of the width
+ * axis alone, because they skip padded rows and depth slices. pointwise
+ * reads no padding. tests/test_numerics.c checks all of this.
+ */
 typedef enum gcl_algorithm {
   GCL_ALGORITHM_AUTO = 0,       /* the plan chooses by its cost model */
   GCL_ALGORITHM_CAFFE_GEMM = 1, /* im2col, one CLBlast SGEMM per group, bias */
@@ -301,7 +325,24 @@ typedef enum gcl_algorithm {
   GCL_ALGORITHM_DEPTHWISE = 3,  /* group == channels, any multiplier */
   GCL_ALGORITHM_POINTWISE = 4,  /* 1x1 filters as a batched matrix product */
   GCL_ALGORITHM_GEMM_BATCHED = 5, /* im2col, one strided-batched SGEMM */
-  GCL_ALGORITHM_WINOGRAD = 6, /* F(2x2, 3x3): 3x3 filters, stride 1 */
+  /*
+   * F(2x2, 3x3): 3x3 filters, stride 1. Its transforms add and subtract
+   * the 16 inputs of a 4x4 tile and the 9 taps of a filter before they
+   * multiply, which changes non-finite and extreme values:
+   *   - An infinite input may come out as NaN (inf - inf) in outputs whose
+   *     window contains it. Outputs outside that window are not affected.
+   *   - A NaN or infinite weight makes every output of its output channel
+   *     NaN or infinite, NaN where the tap lies in the padding.
+   *   - A weight of magnitude W adds rounding errors proportional to
+   *     |W| * max |x| to every output of its channel, also where the tap
+   *     lies in the padding: up to 2^-23 |W| max |x| measured, and about
+   *     2^-17 |W| max |x| at most by an estimate of the transforms'
+   *     rounding.
+   *   - Inputs above about FLT_MAX / 4 can overflow in the input
+   *     transform, which adds four of them, and give inf or NaN where the
+   *     exact output is finite.
+   */
+  GCL_ALGORITHM_WINOGRAD = 6,
   GCL_ALGORITHM_TRANSPOSED = 7 /* direct kernel for transposed layers */
 } gcl_algorithm;
 

@@ -1,5 +1,6 @@
 #include "algo/algo_common.h"
 
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/fault.h"
 
@@ -48,6 +49,7 @@ gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
   if (*kernel == NULL)
     return gcl_fail_cl(code, "clCreateKernel(%s) from %s on device '%s'",
                        kernel_name, file_name, slot->info.device_name);
+  gcl_cl_object_created(GCL_CL_KERNEL);
   return GCL_SUCCESS;
 }
 
@@ -70,8 +72,10 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
   /* A zero-size buffer is invalid in OpenCL; keep one element instead. */
   *buffer = clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
                            (void *)host_data, &code);
+  if (*buffer != NULL)
+    gcl_cl_object_created(GCL_CL_MEM);
   if (*buffer != NULL && gcl_fault_hit(GCL_FAULT_BUFFER, slot->device)) {
-    clReleaseMemObject(*buffer); /* injected by a test */
+    gcl_release_mem(*buffer); /* injected by a test */
     *buffer = NULL;
     code = CL_MEM_OBJECT_ALLOCATION_FAILURE;
   }

@@ -1,5 +1,6 @@
 #include "algo/single_kernel.h"
 
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -237,6 +238,7 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
   const gcl_geometry *g = &state->geometry;
   const size_t *local = state->local[0] > 0 ? state->local : NULL;
   cl_int input_elements, output_elements;
+  cl_event *event;
   gcl_status status;
   cl_int code;
 
@@ -253,9 +255,11 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
     return gcl_fail_cl(code, "setting the arguments of the %s kernel",
                        state->label);
 
+  event = gcl_trace_event(launch->trace, state->label);
   code = clEnqueueNDRangeKernel(launch->queue, state->kernel, 3, NULL,
-                                state->global, local, 0, NULL,
-                                gcl_trace_event(launch->trace, state->label));
+                                state->global, local, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", state->label);
   return GCL_SUCCESS;
@@ -266,11 +270,8 @@ void gcl_single_kernel_release(void *opaque) {
 
   if (state == NULL)
     return;
-  if (state->kernel != NULL)
-    clReleaseKernel(state->kernel);
-  if (state->weights != NULL)
-    clReleaseMemObject(state->weights);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
+  gcl_release_kernel(state->kernel);
+  gcl_release_mem(state->weights);
+  gcl_release_mem(state->bias);
   free(state);
 }

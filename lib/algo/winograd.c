@@ -12,6 +12,7 @@
 /* For gcl_vector_width and gcl_balanced_block. */
 #include "algo/single_kernel.h"
 
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -253,20 +254,13 @@ static void winograd_release(void *opaque) {
 
   if (state == NULL)
     return;
-  if (state->input_kernel != NULL)
-    clReleaseKernel(state->input_kernel);
-  if (state->multiply_kernel != NULL)
-    clReleaseKernel(state->multiply_kernel);
-  if (state->output_kernel != NULL)
-    clReleaseKernel(state->output_kernel);
-  if (state->filters != NULL)
-    clReleaseMemObject(state->filters);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
-  if (state->transformed != NULL)
-    clReleaseMemObject(state->transformed);
-  if (state->products != NULL)
-    clReleaseMemObject(state->products);
+  gcl_release_kernel(state->input_kernel);
+  gcl_release_kernel(state->multiply_kernel);
+  gcl_release_kernel(state->output_kernel);
+  gcl_release_mem(state->filters);
+  gcl_release_mem(state->bias);
+  gcl_release_mem(state->transformed);
+  gcl_release_mem(state->products);
   free(state);
 }
 
@@ -376,10 +370,12 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
  * timeline. */
 static gcl_status run_kernel(cl_kernel kernel, const gcl_launch *launch,
                              const size_t global[3], const char *label) {
+  cl_event *event = gcl_trace_event(launch->trace, label);
   cl_int code = clEnqueueNDRangeKernel(launch->queue, kernel, 3, NULL,
-                                       global, NULL, 0, NULL,
-                                       gcl_trace_event(launch->trace, label));
+                                       global, NULL, 0, NULL, event);
 
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", label);
   return GCL_SUCCESS;

@@ -3,6 +3,7 @@
 #include "algo/algo_common.h"
 #include "conv/backward.h"
 #include "tune/autotune.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -210,10 +211,8 @@ void gcl_plan_destroy(gcl_plan *plan) {
   gcl_backward_release(plan->backward);
   gcl_slots_release(plan);
   gcl_trace_free(&plan->main_trace);
-  if (plan->host_input != NULL)
-    clReleaseMemObject(plan->host_input);
-  if (plan->host_output != NULL)
-    clReleaseMemObject(plan->host_output);
+  gcl_release_mem(plan->host_input);
+  gcl_release_mem(plan->host_output);
   free(plan->scratch_input);
   free(plan->scratch_output);
   free(plan->device_throughput);

@@ -6,6 +6,7 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -24,6 +25,7 @@ static gcl_status open_queue(gcl_plan *plan, gcl_slot *slot) {
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "creating queue %u on device '%s'",
                        slot->info.queue_index, device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
   slot->owns_queue = 1;
   return GCL_SUCCESS;
 }
@@ -47,6 +49,7 @@ static gcl_status open_copy_queue(gcl_plan *plan, gcl_slot *slot) {
   if (slot->copy_queue == NULL)
     return gcl_fail_cl(code, "creating a copy queue on device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
   return GCL_SUCCESS;
 }
 
@@ -141,18 +144,16 @@ void gcl_slots_release(gcl_plan *plan) {
       clFinish(slot->queue);
     if (slot->copy_queue != NULL) {
       clFinish(slot->copy_queue);
-      clReleaseCommandQueue(slot->copy_queue);
+      gcl_release_queue(slot->copy_queue);
     }
     gcl_trace_free(&slot->trace);
     gcl_trace_free(&slot->copy_trace);
     if (plan->algo != NULL)
       plan->algo->release(slot->algo_state);
-    if (slot->input != NULL)
-      clReleaseMemObject(slot->input);
-    if (slot->output != NULL)
-      clReleaseMemObject(slot->output);
+    gcl_release_mem(slot->input);
+    gcl_release_mem(slot->output);
     if (slot->owns_queue)
-      clReleaseCommandQueue(slot->queue);
+      gcl_release_queue(slot->queue);
   }
   free(plan->slots);
   plan->slots = NULL;
