@@ -11,6 +11,7 @@
 
 #include "algo/algo_common.h"
 #include "algo/single_kernel.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -240,20 +241,13 @@ gcl_status gcl_backward_prepare(gcl_plan *plan,
   return GCL_SUCCESS;
 }
 
-static void release_mem(cl_mem buffer) {
-  if (buffer != NULL)
-    clReleaseMemObject(buffer);
-}
-
 static void release_slot(grad_slot *gs) {
-  if (gs->weight_kernel != NULL)
-    clReleaseKernel(gs->weight_kernel);
-  if (gs->bias_kernel != NULL)
-    clReleaseKernel(gs->bias_kernel);
-  release_mem(gs->input);
-  release_mem(gs->grad_output);
-  release_mem(gs->grad_weights);
-  release_mem(gs->grad_bias);
+  gcl_release_kernel(gs->weight_kernel);
+  gcl_release_kernel(gs->bias_kernel);
+  gcl_release_mem(gs->input);
+  gcl_release_mem(gs->grad_output);
+  gcl_release_mem(gs->grad_weights);
+  gcl_release_mem(gs->grad_bias);
   free(gs->host_input);
   free(gs->host_grad_output);
   free(gs->host_weights);
@@ -266,8 +260,8 @@ void gcl_backward_release(gcl_backward *backward) {
   for (size_t i = 0; i < backward->slot_count; i++)
     release_slot(&backward->slots[i]);
   free(backward->slots);
-  release_mem(backward->input);
-  release_mem(backward->grad_output);
+  gcl_release_mem(backward->input);
+  gcl_release_mem(backward->grad_output);
   free(backward->weight_sum);
   free(backward->bias_sum);
   gcl_plan_destroy(backward->adjoint_plan);
