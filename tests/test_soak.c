@@ -136,6 +136,7 @@ static double equal_throughput[MAX_DEVICES];
 /* A layer's data and its reference output, made once per test. */
 typedef struct layer_data {
   float *input, *weights, *bias, *output;
+  float *grad_input, *grad_weights, *grad_bias; /* backward scratch */
   double *expected, *magnitude;
   size_t n_in, n_out;
 } layer_data;
@@ -270,8 +271,13 @@ static void open_data(void) {
     data->output = malloc(data->n_out * sizeof *data->output);
     data->expected = malloc(data->n_out * sizeof *data->expected);
     data->magnitude = malloc(data->n_out * sizeof *data->magnitude);
+    data->grad_input = malloc(data->n_in * sizeof *data->grad_input);
+    data->grad_weights = malloc(n_w * sizeof *data->grad_weights);
+    data->grad_bias =
+        malloc((size_t)layer->num_output * sizeof *data->grad_bias);
     cr_assert(data->input && data->weights && data->bias && data->output &&
-                  data->expected && data->magnitude,
+                  data->expected && data->magnitude && data->grad_input &&
+                  data->grad_weights && data->grad_bias,
               "out of memory");
     test_fill(data->input, data->n_in, 11 + i);
     test_fill(data->weights, n_w, 23 + i);
@@ -292,7 +298,32 @@ static void close_data(void) {
     free(data->output);
     free(data->expected);
     free(data->magnitude);
+    free(data->grad_input);
+    free(data->grad_weights);
+    free(data->grad_bias);
   }
+}
+
+/*
+ * Runs the backward pass with the forward output as the output gradient,
+ * so that every plan also makes and releases the backward pass's adjoint
+ * plan, kernels and buffers. The gradients' values are checked in
+ * tests/test_backward.c.
+ */
+static void run_backward(gcl_plan *plan, const test_layer *layer,
+                         layer_data *data, const char *what,
+                         long iteration) {
+  gcl_backward_args args = {0};
+
+  args.input = data->input;
+  args.grad_output = data->output;
+  args.grad_input = data->grad_input;
+  args.grad_weights = data->grad_weights;
+  args.grad_bias = layer->bias_term ? data->grad_bias : NULL;
+  args.overwrite = 1;
+  cr_assert_eq(gcl_plan_backward(plan, &args), GCL_SUCCESS,
+               "%s (iteration %ld): backward: %s", what, iteration,
+               gcl_last_error());
 }
 
 static void open_context(soak_context *soak) {
@@ -425,6 +456,8 @@ static void run_iteration(const soak_context *soak, const soak_case *test,
   cr_assert_eq(status, GCL_SUCCESS, "%s (iteration %ld): forward: %s", what,
                iteration, gcl_last_error());
   expect_reference(data, what, iteration);
+  if (!variant->use_cl_buffers)
+    run_backward(plan, layer, data, what, iteration);
 
   gcl_plan_destroy(plan);
   expect_idle_context(soak, "after gcl_plan_destroy", iteration);
