@@ -20,6 +20,9 @@
  *          [batch][channels][height][width]             (2 spatial axes)
  *          [batch][channels][width]                     (1 spatial axis)
  *   weights[num_output][channels / group][k_d][k_h][k_w] (fewer axes alike)
+ *          [channels][num_output / group][k_d][k_h][k_w] (transposed layers,
+ *                                                        as Caffe's
+ *                                                        Deconvolution)
  *   bias   [num_output]
  *   output [batch][num_output][out_d][out_h][out_w]
  *
@@ -153,7 +156,14 @@ GCL_API gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id de
                                       cl_command_queue queue,
                                       gcl_context **context);
 
-/* Destroys a context. Accepts NULL. Plans and convs must be destroyed first. */
+/*
+ * Destroys a context. Accepts NULL. Plans and convs must be destroyed first.
+ * When the context made caffe_gemm or gemm_batched plans and no other live
+ * context did, this also clears CLBlast's program cache
+ * (CLBlastClearCache), because that cache would keep every destroyed
+ * OpenCL context in memory. An application that calls CLBlast itself then
+ * rebuilds CLBlast's kernels on its next call.
+ */
 GCL_API void gcl_context_destroy(gcl_context *context);
 
 /* Returns the number of devices the context selected (at least 1). */
@@ -177,10 +187,16 @@ GCL_API gcl_status gcl_context_get_stats(const gcl_context *context,
 /* ------------------------------------------------------------------------ */
 
 /*
- * A Convolution layer as Caffe describes it, plus the input channel count.
- * kernel, stride, pad and dilation contain one value per spatial axis,
- * ordered as in the tensor (depth, height, width). Only the first
- * spatial_dims entries are read.
+ * A Convolution or Deconvolution layer as Caffe describes it, plus the input
+ * channel count. kernel, stride, pad and dilation contain one value per
+ * spatial axis, ordered as in the tensor (depth, height, width). Only the
+ * first spatial_dims entries are read.
+ *
+ * A transposed layer (Caffe's Deconvolution) runs the convolution's
+ * data gradient as its forward pass. Its weights are
+ * [channels][num_output / group][kernel...]; group g builds output channels
+ * g * num_output / group onwards only from its own slice of input channels,
+ * and the bias is indexed by the absolute output channel.
  */
 typedef struct gcl_conv_desc {
   int spatial_dims;     /* 1, 2 or 3 */
@@ -189,10 +205,19 @@ typedef struct gcl_conv_desc {
   int64_t group;        /* >= 1; divides both C and K */
   int64_t kernel[GCL_MAX_SPATIAL_DIMS];   /* >= 1 */
   int64_t stride[GCL_MAX_SPATIAL_DIMS];   /* >= 1 */
-  int64_t pad[GCL_MAX_SPATIAL_DIMS];      /* >= 0, applied on both sides */
+  int64_t pad[GCL_MAX_SPATIAL_DIMS];      /* >= 0; before each axis, and
+                                             after it unless pad_asymmetric */
   int64_t dilation[GCL_MAX_SPATIAL_DIMS]; /* >= 1 */
   int bias_term;        /* nonzero: a bias of shape [num_output] is added */
-  int transposed;       /* nonzero: Deconvolution; not supported yet */
+  int transposed;       /* nonzero: Deconvolution (transposed convolution) */
+  /* Nonzero: pad_after holds the padding after each axis, as ONNX allows;
+   * pad then holds only the padding before. */
+  int pad_asymmetric;
+  int64_t pad_after[GCL_MAX_SPATIAL_DIMS]; /* >= 0 */
+  /* Transposed layers only: extra output size at the end of each axis, as in
+   * PyTorch and ONNX. It must be smaller than the stride or the dilation of
+   * its axis. The extra positions hold real filter taps and the bias. */
+  int64_t output_padding[GCL_MAX_SPATIAL_DIMS];
 } gcl_conv_desc;
 
 /*
@@ -211,16 +236,22 @@ GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
 
 /*
  * Validates the layer for an input of the given shape (rank spatial_dims + 2)
- * and writes the output shape, computed per spatial axis as in Caffe:
- *   out = (in + 2*pad - (dilation*(kernel-1) + 1)) / stride + 1
- * An axis whose dilated window is larger than the padded input is rejected
- * rather than reported as size 1.
+ * and writes the output shape, computed per spatial axis as in Caffe, with
+ * before + after = 2 * pad for symmetric padding:
+ *   convolution  out = (in + before + after - (dilation*(kernel-1) + 1))
+ *                      / stride + 1
+ *   transposed   out = stride*(in-1) + dilation*(kernel-1) + 1
+ *                      - before - after + output_padding
+ * An axis whose dilated window is larger than the padded input, or whose
+ * transposed output would be below 1, is rejected.
  */
 GCL_API gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
                                  const int64_t *input_shape,
                                  int64_t *output_shape);
 
-/* Writes the weight shape (rank spatial_dims + 2) the layer expects. */
+/* Writes the weight shape (rank spatial_dims + 2) the layer expects:
+ * (num_output, channels / group, kernel...), or for a transposed layer
+ * (channels, num_output / group, kernel...). */
 GCL_API gcl_status gcl_conv_weight_shape(const gcl_conv_desc *desc,
                                  int64_t *weight_shape);
 
@@ -242,6 +273,17 @@ GCL_API gcl_status gcl_conv_reference_forward(const gcl_conv_desc *desc, int ran
                                       const float *weights, const float *bias,
                                       float *output);
 
+/*
+ * Computes the gradients of a loss with respect to the input, the weights
+ * and the bias on the host, from the forward input and the output gradient,
+ * with double accumulation. Each of grad_input, grad_weights and grad_bias
+ * may be NULL to skip it; each one given is overwritten.
+ */
+GCL_API gcl_status gcl_conv_reference_backward(
+    const gcl_conv_desc *desc, int rank, const int64_t *input_shape,
+    const float *input, const float *weights, const float *grad_output,
+    float *grad_input, float *grad_weights, float *grad_bias);
+
 /* ------------------------------------------------------------------------ */
 /* Convolutions and plans                                                   */
 /* ------------------------------------------------------------------------ */
@@ -259,6 +301,23 @@ GCL_API gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *de
 /* Destroys a conv. Accepts NULL. Its plans must be destroyed first. */
 GCL_API void gcl_conv_destroy(gcl_conv *conv);
 
+/*
+ * Algorithms. Numerically, each output is the sum of the products of its
+ * window's inputs and weights, plus the bias, and the zero padding adds
+ * nothing. NaN, infinities and large finite values (1e30) in the input or
+ * the bias, and large finite weights, reach exactly the outputs whose
+ * window contains them, as in that sum, with every algorithm but winograd
+ * (see GCL_ALGORITHM_WINOGRAD). A device may flush denormals to zero, as
+ * OpenCL allows, so where the exact output is a denormal the result is
+ * that denormal or 0 (PoCL 3.1 on an x86 CPU kept them).
+ *
+ * A NaN or infinite weight deviates where a window puts that filter tap in
+ * the padding: caffe_gemm and gemm_batched multiply the padding's zeros,
+ * so those outputs are NaN (0 * inf) where the sum is finite. direct and
+ * depthwise do so only where the tap lies in the padding of the width
+ * axis alone, because they skip padded rows and depth slices. pointwise
+ * reads no padding. tests/test_numerics.c checks all of this.
+ */
 typedef enum gcl_algorithm {
   GCL_ALGORITHM_AUTO = 0,       /* the plan chooses by its cost model */
   GCL_ALGORITHM_CAFFE_GEMM = 1, /* im2col, one CLBlast SGEMM per group, bias */
@@ -266,11 +325,29 @@ typedef enum gcl_algorithm {
   GCL_ALGORITHM_DEPTHWISE = 3,  /* group == channels, any multiplier */
   GCL_ALGORITHM_POINTWISE = 4,  /* 1x1 filters as a batched matrix product */
   GCL_ALGORITHM_GEMM_BATCHED = 5, /* im2col, one strided-batched SGEMM */
-  GCL_ALGORITHM_WINOGRAD = 6 /* F(2x2, 3x3): 3x3 filters, stride 1 */
+  /*
+   * F(2x2, 3x3): 3x3 filters, stride 1. Its transforms add and subtract
+   * the 16 inputs of a 4x4 tile and the 9 taps of a filter before they
+   * multiply, which changes non-finite and extreme values:
+   *   - An infinite input may come out as NaN (inf - inf) in outputs whose
+   *     window contains it. Outputs outside that window are not affected.
+   *   - A NaN or infinite weight makes every output of its output channel
+   *     NaN or infinite, NaN where the tap lies in the padding.
+   *   - A weight of magnitude W adds rounding errors proportional to
+   *     |W| * max |x| to every output of its channel, also where the tap
+   *     lies in the padding: up to 2^-23 |W| max |x| measured, and about
+   *     2^-17 |W| max |x| at most by an estimate of the transforms'
+   *     rounding.
+   *   - Inputs above about FLT_MAX / 4 can overflow in the input
+   *     transform, which adds four of them, and give inf or NaN where the
+   *     exact output is finite.
+   */
+  GCL_ALGORITHM_WINOGRAD = 6,
+  GCL_ALGORITHM_TRANSPOSED = 7 /* direct kernel for transposed layers */
 } gcl_algorithm;
 
 /* Number of gcl_algorithm values, GCL_ALGORITHM_AUTO included. */
-#define GCL_ALGORITHM_COUNT 7
+#define GCL_ALGORITHM_COUNT 8
 
 /* Returns "auto", "caffe_gemm", "direct", ... or "unknown". */
 GCL_API const char *gcl_algorithm_name(gcl_algorithm algorithm);
@@ -316,6 +393,9 @@ typedef struct gcl_plan_options {
    * GROUPCL_CACHE_DIR and GROUPCL_CACHE in the README).
    */
   int tune;
+  /* Nonzero: also compile the kernels and upload the weights that
+   * gcl_plan_backward needs, at plan time. Else its first call does so. */
+  int backward;
 } gcl_plan_options;
 
 /*
@@ -430,6 +510,34 @@ GCL_API gcl_status gcl_plan_forward(gcl_plan *plan, const float *input, float *o
 GCL_API gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
                                cl_uint num_wait_events,
                                const cl_event *wait_list, cl_event *done);
+
+/*
+ * The tensors of one backward call, as host arrays shaped like the forward
+ * pass's tensors. Set the gradients to compute; leave the others NULL.
+ */
+typedef struct gcl_backward_args {
+  const float *input;       /* forward input; needed for grad_weights */
+  const float *grad_output; /* gradient of the loss w.r.t. the output */
+  float *grad_input;        /* overwritten with the input gradient */
+  float *grad_weights;      /* weight gradient, shaped like the weights */
+  float *grad_bias;         /* [num_output]; the layer needs a bias term */
+  /*
+   * 0: add the weight and bias gradients to what grad_weights and grad_bias
+   * hold, as Caffe accumulates them. Nonzero: overwrite them.
+   */
+  int overwrite;
+} gcl_backward_args;
+
+/*
+ * Runs the backward pass of the plan's layer under the plan's placement:
+ * each slot computes the gradients of its groups (and images), so groups
+ * never need a reduction across devices. When the placement splits the
+ * batch, the slots' weight gradients are summed on the host in slot order.
+ * Every reduction runs in a fixed order, so the same arguments give bitwise
+ * the same gradients on every call. Blocks until the gradients are written;
+ * on failure the caller's arrays are left untouched.
+ */
+GCL_API gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args);
 
 /* Returns the OpenCL context of device `index` of the context. */
 GCL_API cl_context gcl_context_cl_context(const gcl_context *context, size_t index);

@@ -27,6 +27,7 @@
 #include "helpers.h"
 #include "layer_table.h"
 
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/fault.h"
 
@@ -512,9 +513,10 @@ static cl_uint context_references(cl_context cl_ctx) {
 
 /*
  * Destroys everything, then checks that the library keeps no OpenCL
- * object of the device contexts any more. NOTE: the OpenCL specification
- * calls CL_CONTEXT_REFERENCE_COUNT a debugging value; PoCL 3.1 reports the
- * exact count.
+ * object: by its own counts, and by the reference counts of the device
+ * contexts, which also see objects made inside CLBlast. NOTE: the OpenCL
+ * specification calls CL_CONTEXT_REFERENCE_COUNT a debugging value; PoCL
+ * 3.1 reports the exact count.
  */
 static void close_objects(walk_objects *objects) {
   gcl_plan_destroy(objects->plan);
@@ -522,6 +524,14 @@ static void close_objects(walk_objects *objects) {
   gcl_context_destroy(objects->context);
   if (objects->callers_queue != NULL)
     clReleaseCommandQueue(objects->callers_queue);
+
+  /* The walk keeps no library object between runs, so every count is 0. */
+  for (int kind = 0; kind < GCL_CL_OBJECT_KINDS; kind++)
+    cr_assert_eq(gcl_cl_objects_live((gcl_cl_object)kind), 0,
+                 "%s: %ld %s object(s) of the library are live after "
+                 "destroy",
+                 point, gcl_cl_objects_live((gcl_cl_object)kind),
+                 gcl_cl_object_name((gcl_cl_object)kind));
 
   for (size_t i = 0; i < objects->cl_context_count; i++) {
     cl_uint references = context_references(objects->cl_contexts[i]);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "npy.h"
 
 #define PATH_CAPACITY 512
@@ -773,6 +774,63 @@ Test(npy, write_over_folder_cleans_up) {
   cr_assert_eq(list_test_directory(names, sizeof names), 1,
                "the test folder holds: %s", names);
   cr_assert_str_eq(names, "a_folder ");
+}
+
+Test(npy, write_temporary_waits_for_publish) {
+  const int64_t shape[] = {2};
+  const float values[] = {1.0f, 2.0f};
+  char path[PATH_CAPACITY];
+  char error[ERROR_CAPACITY] = "";
+  char names[PATH_CAPACITY];
+  char *temporary_path = NULL;
+  struct stat status;
+  npy_array array;
+
+  make_path(path, "staged.npy");
+  cr_assert_eq(npy_write_temporary(path, 1, shape, values, &temporary_path,
+                                   error, sizeof error),
+               0, "npy_write_temporary failed: %s", error);
+  cr_assert_not_null(temporary_path);
+  cr_assert_eq(stat(path, &status), -1, "%s exists before the rename", path);
+  cr_assert_eq(stat(temporary_path, &status), 0, "%s is missing",
+               temporary_path);
+
+  cr_assert_eq(atomic_file_publish(temporary_path, path, error, sizeof error),
+               0, "atomic_file_publish failed: %s", error);
+  cr_assert_eq(list_test_directory(names, sizeof names), 1,
+               "the test folder holds: %s", names);
+  cr_assert_eq(npy_read(path, &array, error, sizeof error), 0,
+               "npy_read failed: %s", error);
+  cr_assert_eq(memcmp(array.data, values, sizeof values), 0);
+  npy_array_free(&array);
+}
+
+Test(npy, write_temporary_discard_leaves_nothing) {
+  const int64_t shape[] = {2};
+  const float values[] = {1.0f, 2.0f};
+  char path[PATH_CAPACITY];
+  char error[ERROR_CAPACITY] = "";
+  char names[PATH_CAPACITY];
+  char *temporary_path = NULL;
+
+  make_path(path, "staged.npy");
+  cr_assert_eq(npy_write_temporary(path, 1, shape, values, &temporary_path,
+                                   error, sizeof error),
+               0, "npy_write_temporary failed: %s", error);
+  atomic_file_discard(temporary_path);
+  cr_assert_eq(list_test_directory(names, sizeof names), 0,
+               "the test folder holds: %s", names);
+
+  /* A failed write sets no temporary name and leaves no file either. */
+  make_path(path, "no_such_folder/staged.npy");
+  temporary_path = (char *)"unchanged";
+  cr_assert_eq(npy_write_temporary(path, 1, shape, values, &temporary_path,
+                                   error, sizeof error),
+               -1);
+  cr_assert_null(temporary_path);
+  assert_contains(error, path);
+  cr_assert_eq(list_test_directory(names, sizeof names), 0,
+               "the test folder holds: %s", names);
 }
 
 Test(npy, write_rejects_invalid_shapes) {

@@ -80,10 +80,12 @@ double cli_now_ms(void);
 int cmd_devices(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_conv(int argc, char **argv);
+int cmd_conv_backward(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_bench_backward(int argc, char **argv);
 
 /*
  * Prints a note to stdout when two or more of the context's devices are CPU

@@ -26,6 +26,16 @@ typedef struct cli_axis_values {
 } cli_axis_values;
 
 /*
+ * Values of --pad: per spatial axis either one integer for both sides or
+ * BEFORE:AFTER. Both lists have the same count. A single integer N is
+ * stored as N before and N after.
+ */
+typedef struct cli_pad_values {
+  cli_axis_values before;
+  cli_axis_values after;
+} cli_pad_values;
+
+/*
  * Parses a decimal integer from text into *value. The whole text must be the
  * number (no spaces, no suffix) and it must lie in [min, max]. option is the
  * flag name used in messages, such as "--group".
@@ -49,6 +59,23 @@ int cli_parse_axis_values(const char *command, const char *option,
 int cli_expand_axis_values(const char *command, const char *option,
                            const cli_axis_values *list, int spatial_dims,
                            int64_t default_value, int64_t *axis_values);
+
+/*
+ * Parses a comma-separated list of 1 to GCL_MAX_SPATIAL_DIMS paddings, each
+ * N or BEFORE:AFTER with values in [0, CLI_MAX_OPTION_VALUE], into pads.
+ */
+int cli_parse_pad_values(const char *command, const char *option,
+                         const char *text, cli_pad_values *pads);
+
+/*
+ * Writes desc->pad and desc->pad_after for spatial_dims axes as
+ * cli_expand_axis_values does, with 0 when the option was not given. Sets
+ * desc->pad_asymmetric only when some axis has different pads before and
+ * after, and else sets pad_after to 0.
+ */
+int cli_expand_pad_values(const char *command, const char *option,
+                          const cli_pad_values *pads, int spatial_dims,
+                          gcl_conv_desc *desc);
 
 /*
  * Returns the long name of the option whose getopt code is `code`, or NULL

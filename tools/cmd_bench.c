@@ -229,6 +229,7 @@ static void print_bench_help(void) {
     "       groupcl bench --channels C --num-output K --kernel K1[,K2[,K3]]\n"
     "                     --input-size S1[,S2[,S3]] [LAYER OPTIONS] [OPTIONS]\n"
     "       groupcl bench --prototxt NET [--layer NAME[,NAME...]] [OPTIONS]\n"
+    "       groupcl bench --backward [--help]   (backward against forward)\n"
     "\n"
     "Times each forward algorithm of groupcl, and 'auto' (the algorithm the\n"
     "plan chooses by itself), on each layer, on one queue of the first\n"
@@ -706,7 +707,8 @@ static int select_network_convs(const bench_request *request,
 /* Returns why bench cannot time the layer, or NULL when it can. */
 static const char *skip_reason(const net_layer *layer) {
   if (layer->transposed) {
-    return "bench times forward convolutions only";
+    return "bench times convolutions; time a transposed layer with "
+           "'groupcl conv --transposed' or 'bench --backward --transposed'";
   }
   return layer->invalid_reason;
 }
@@ -874,7 +876,9 @@ static void list_series(bench_session *session) {
   add_series(session, SERIES_ALGORITHM, GCL_ALGORITHM_CAFFE_GEMM,
              algorithm_label(GCL_ALGORITHM_CAFFE_GEMM, label, sizeof label));
   for (int id = 1; id < GCL_ALGORITHM_COUNT; id++) {
-    if (id != GCL_ALGORITHM_CAFFE_GEMM) {
+    /* The suite and networks give convolutions, which the transposed
+       algorithm does not run; bench --backward --transposed times it. */
+    if (id != GCL_ALGORITHM_CAFFE_GEMM && id != GCL_ALGORITHM_TRANSPOSED) {
       add_series(session, SERIES_ALGORITHM, (gcl_algorithm)id,
                  algorithm_label((gcl_algorithm)id, label, sizeof label));
     }
@@ -2156,7 +2160,19 @@ static int run_bench(bench_session *session) {
   return rc;
 }
 
+/* Returns 1 when the arguments ask for the backward benchmark. */
+static int wants_backward(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--backward") == 0)
+      return 1;
+  }
+  return 0;
+}
+
 int cmd_bench(int argc, char **argv) {
+  if (wants_backward(argc, argv))
+    return cmd_bench_backward(argc, argv);
+
   bench_request request;
   int rc = parse_bench_options(argc, argv, &request);
   if (rc != 0) {

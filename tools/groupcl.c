@@ -27,7 +27,10 @@ static const cli_command commands[] = {
     {"devices", cmd_devices, "list the OpenCL devices and their properties"},
     {"explain", cmd_explain,
      "check a layer against Caffe's rules, show its shapes and cost"},
-    {"conv", cmd_conv, "run a grouped convolution on .npy files"},
+    {"conv", cmd_conv,
+     "run a grouped or transposed convolution on .npy files"},
+    {"conv-backward", cmd_conv_backward,
+     "compute a layer's input, weight and bias gradients from .npy files"},
     {"demo", cmd_demo,
      "blur and edge-filter a photograph with grouped convolutions"},
     {"split", cmd_split,
@@ -176,7 +179,13 @@ static void print_help(void) {
        "\n"
        "Commands:");
   for (size_t i = 0; i < COMMAND_COUNT; i++) {
-    printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+    /* A name longer than the column gets its summary on the next line. */
+    if (strlen(commands[i].name) > 9) {
+      printf("  %s\n  %-9s %s\n", commands[i].name, "",
+             commands[i].summary);
+    } else {
+      printf("  %-9s %s\n", commands[i].name, commands[i].summary);
+    }
   }
   puts("\n"
        "Options:\n"
@@ -185,11 +194,11 @@ static void print_help(void) {
        "\n"
        "Run 'groupcl COMMAND --help' for the options of a command.\n"
        "\n"
-       "Devices: explain, conv, demo and bench take --device SPEC. Without\n"
-       "it the GROUPCL_DEVICES environment variable is used, and 'auto'\n"
-       "when that is unset too. split takes --device SPEC as well, with\n"
-       "the default 'all'. SPEC is 'auto' (every GPU, else every CPU\n"
-       "device), 'all', 'gpu', 'cpu', P:D (platform and device index as\n"
+       "Devices: explain, conv, conv-backward, demo and bench take --device\n"
+       "SPEC. Without it the GROUPCL_DEVICES environment variable is used,\n"
+       "and 'auto' when that is unset too. split takes --device SPEC as\n"
+       "well, with the default 'all'. SPEC is 'auto' (every GPU, else every\n"
+       "CPU device), 'all', 'gpu', 'cpu', P:D (platform and device index as\n"
        "listed by 'groupcl devices'), or text found in a platform or device\n"
        "name.\n"
        "Join several specs with commas. Set GROUPCL_LOG to see the\n"
@@ -204,7 +213,7 @@ static void print_help(void) {
        "     or out-of-range number\n"
        "  3  invalid input: the layer breaks Caffe's rules, a .npy file is\n"
        "     malformed or its shape does not fit the layer, or the layer is\n"
-       "     valid but not supported yet (--transposed)\n"
+       "     valid but the chosen algorithm or device cannot run it\n"
        "  4  no OpenCL device matches the device spec, or there is no device");
 }
 
@@ -227,7 +236,8 @@ static int run_help_command(int argc, char **argv) {
   const cli_command *command = find_command(argv[2]);
   if (command == NULL) {
     return cli_usage_error(NULL, "unknown command '%s'. Give one of devices, "
-                                 "explain, conv, demo, split, tune or bench.",
+                                 "explain, conv, conv-backward, demo, split, "
+                                 "tune or bench.",
                            argv[2]);
   }
   char help_flag[] = "--help";
@@ -238,7 +248,8 @@ static int run_help_command(int argc, char **argv) {
 static int dispatch(int argc, char **argv) {
   if (argc < 2) {
     return cli_usage_error(NULL, "missing command. Give one of devices, "
-                                 "explain, conv, demo, split, tune or bench.");
+                                 "explain, conv, conv-backward, demo, split, "
+                                 "tune or bench.");
   }
 
   const char *first = argv[1];
@@ -263,7 +274,8 @@ static int dispatch(int argc, char **argv) {
   const cli_command *command = find_command(first);
   if (command == NULL) {
     return cli_usage_error(NULL, "unknown command '%s'. Give one of devices, "
-                                 "explain, conv, demo, split, tune or bench.",
+                                 "explain, conv, conv-backward, demo, split, "
+                                 "tune or bench.",
                            first);
   }
   return command->run(argc - 1, argv + 1);

@@ -857,12 +857,13 @@ static int check_write_arguments(const char *path, int rank,
   return 0;
 }
 
-int npy_write(const char *path, int rank, const int64_t *shape,
-              const float *data, char *error, size_t error_size) {
-  char *temporary_path;
+int npy_write_temporary(const char *path, int rank, const int64_t *shape,
+                        const float *data, char **temporary_path, char *error,
+                        size_t error_size) {
   FILE *file;
   size_t count;
 
+  *temporary_path = NULL;
   if (path == NULL) {
     set_error(error, error_size, "npy_write: path must not be NULL");
     return -1;
@@ -871,15 +872,26 @@ int npy_write(const char *path, int rank, const int64_t *shape,
                             error_size) != 0)
     return -1;
 
-  file = atomic_file_create(path, &temporary_path, error, error_size);
+  file = atomic_file_create(path, temporary_path, error, error_size);
   if (file == NULL)
     return -1;
 
   if (write_and_close(file, rank, shape, data, count) != 0) {
     set_error(error, error_size, "writing %s failed: %s", path,
               strerror(errno));
-    atomic_file_discard(temporary_path);
+    atomic_file_discard(*temporary_path);
+    *temporary_path = NULL;
     return -1;
   }
+  return 0;
+}
+
+int npy_write(const char *path, int rank, const int64_t *shape,
+              const float *data, char *error, size_t error_size) {
+  char *temporary_path;
+
+  if (npy_write_temporary(path, rank, shape, data, &temporary_path, error,
+                          error_size) != 0)
+    return -1;
   return atomic_file_publish(temporary_path, path, error, error_size);
 }

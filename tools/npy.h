@@ -38,4 +38,15 @@ void npy_array_free(npy_array *array);
 int npy_write(const char *path, int rank, const int64_t *shape,
               const float *data, char *error, size_t error_size);
 
+/*
+ * Writes the array like npy_write, but leaves it in the temporary file next
+ * to path, so that a caller can write several files and publish none unless
+ * all were written. On success returns 0 and stores the malloc'ed temporary
+ * name in *temporary_path, for atomic_file_publish or atomic_file_discard.
+ * On failure returns -1 with a message in error and leaves no file behind.
+ */
+int npy_write_temporary(const char *path, int rank, const int64_t *shape,
+                        const float *data, char **temporary_path, char *error,
+                        size_t error_size);
+
 #endif

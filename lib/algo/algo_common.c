@@ -1,6 +1,7 @@
 #include "algo/algo_common.h"
 
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -48,6 +49,7 @@ gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
   if (*kernel == NULL)
     return gcl_fail_cl(code, "clCreateKernel(%s) from %s on device '%s'",
                        kernel_name, file_name, slot->info.device_name);
+  gcl_cl_object_created(GCL_CL_KERNEL);
   return GCL_SUCCESS;
 }
 
@@ -70,6 +72,8 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
   /* A zero-size buffer is invalid in OpenCL; keep one element instead. */
   *buffer = gcl_clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
                                (void *)host_data, &code);
+  if (*buffer != NULL)
+    gcl_cl_object_created(GCL_CL_MEM);
   if (*buffer == NULL)
     return gcl_fail_cl(code, "allocating the %s (%zu bytes) on device '%s'",
                        what, bytes, slot->info.device_name);
@@ -127,4 +131,29 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                            ? (cl_int)GCL_INT_INDEX_LIMIT
                            : (cl_int)(bytes / sizeof(float));
   return GCL_SUCCESS;
+}
+
+int gcl_convolution_only(const gcl_geometry *g, const char *name,
+                         char *reason, size_t reason_size) {
+  if (!g->transposed)
+    return 1;
+  snprintf(reason, reason_size,
+           "%s runs convolutions only; transposed layers (Deconvolution) "
+           "run on the transposed algorithm",
+           name);
+  return 0;
+}
+
+void gcl_small_local_size(const size_t global[3], size_t limit,
+                          size_t local[3]) {
+  size_t room = limit;
+
+  for (int axis = 2; axis >= 0; axis--) {
+    size_t size = room;
+
+    while (size > 1 && global[axis] % size != 0)
+      size--;
+    local[axis] = size;
+    room /= size;
+  }
 }

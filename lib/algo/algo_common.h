@@ -41,6 +41,24 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                           int64_t image_elements, const char *what,
                           cl_int *buffer_elements);
 
+/*
+ * Returns 1 for a convolution, else 0 with the reason: the convolution
+ * algorithms do not run transposed layers (the transposed one does).
+ */
+int gcl_convolution_only(const gcl_geometry *geometry, const char *name,
+                         char *reason, size_t reason_size);
+
+/*
+ * Writes a local size of at most `limit` work-items that divides global,
+ * taking the largest divisors from the last axis first. Kernels whose
+ * work-items each loop long use it: PoCL would otherwise choose
+ * work-groups of thousands of items, whose private arrays can overflow
+ * its worker threads' stacks, and one item per group costs a scheduling
+ * step per item.
+ */
+void gcl_small_local_size(const size_t global[3], size_t limit,
+                          size_t local[3]);
+
 /* Largest element count an algorithm may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 

@@ -11,6 +11,7 @@
 #include "algo/im2col_gemm.h"
 
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <clblast_c.h>
@@ -70,12 +71,14 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
                            (size_t)image * output->image_stride +
                            (size_t)group * m * n;
     cl_command_queue queue = launch->queue;
+    cl_event *event = gcl_trace_event(launch->trace, "sgemm");
     CLBlastStatusCode code = gcl_CLBlastSgemm(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
         1.0f, state->weights, weight_offset, k, state->columns, column_offset,
-        n, 0.0f, output->buffer, output_offset, n, &queue,
-        gcl_trace_event(launch->trace, "sgemm"));
+        n, 0.0f, output->buffer, output_offset, n, &queue, event);
 
+    if (code == CLBlastSuccess)
+      gcl_cl_event_created(event);
     if (code != CLBlastSuccess)
       return gcl_clblast_failure(code, "CLBlastSgemm", "group",
                                  (long long)group);

@@ -42,6 +42,9 @@ static int depthwise_supports(const gcl_geometry *g,
                               size_t reason_size) {
   depthwise_tile tile = choose_tile(g);
 
+  if (!gcl_convolution_only(g, "depthwise", reason, reason_size))
+    return 0;
+
   (void)device;
   if (g->channels_per_group != 1) {
     snprintf(reason, reason_size,

@@ -55,6 +55,9 @@ static int direct_supports(const gcl_geometry *g,
                            size_t reason_size) {
   direct_tile tile = choose_tile(g);
 
+  if (!gcl_convolution_only(g, "direct", reason, reason_size))
+    return 0;
+
   (void)device;
   if (!gcl_single_kernel_fits(g, packed_elements(g, &tile), reason,
                               reason_size))

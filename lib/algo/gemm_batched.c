@@ -11,6 +11,7 @@
 #include "algo/im2col_gemm.h"
 
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <clblast_c.h>
@@ -70,13 +71,15 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
   size_t output_offset =
       output->offset + (size_t)image * output->image_stride;
   cl_command_queue queue = launch->queue;
+  cl_event *event = gcl_trace_event(launch->trace, "sgemm_batched");
   CLBlastStatusCode code;
 
   code = gcl_CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
       1.0f, state->weights, 0, k, m * k, state->columns, 0, n, k * n, 0.0f,
-      output->buffer, output_offset, n, m * n, (size_t)g->group, &queue,
-      gcl_trace_event(launch->trace, "sgemm_batched"));
+      output->buffer, output_offset, n, m * n, (size_t)g->group, &queue, event);
+  if (code == CLBlastSuccess)
+    gcl_cl_event_created(event);
   if (code != CLBlastSuccess)
     return gcl_clblast_failure(code, "CLBlastSgemmStridedBatched", "image",
                                (long long)image);

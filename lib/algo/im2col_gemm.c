@@ -2,6 +2,7 @@
 
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -17,6 +18,9 @@ int gcl_im2col_supports(const gcl_geometry *g, char *reason,
   int64_t input = g->batch * g->channels * g->in_size;
   int64_t output = g->batch * g->num_output * g->out_size;
   int64_t columns = gcl_im2col_column_elements(g);
+
+  if (!gcl_convolution_only(g, "the im2col path", reason, reason_size))
+    return 0;
 
   if (columns > GCL_INT_INDEX_LIMIT || input > GCL_INT_INDEX_LIMIT ||
       output > GCL_INT_INDEX_LIMIT) {
@@ -37,16 +41,11 @@ size_t gcl_im2col_workspace_bytes(const gcl_geometry *g) {
 void gcl_im2col_release(gcl_im2col_state *state) {
   if (state == NULL)
     return;
-  if (state->im2col != NULL)
-    clReleaseKernel(state->im2col);
-  if (state->add_bias != NULL)
-    clReleaseKernel(state->add_bias);
-  if (state->weights != NULL)
-    clReleaseMemObject(state->weights);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
-  if (state->columns != NULL)
-    clReleaseMemObject(state->columns);
+  gcl_release_kernel(state->im2col);
+  gcl_release_kernel(state->add_bias);
+  gcl_release_mem(state->weights);
+  gcl_release_mem(state->bias);
+  gcl_release_mem(state->columns);
   gcl_free(state);
 }
 
@@ -82,8 +81,7 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the im2col state");
   state->geometry = *g;
-  /* The destroy of the context then releases CLBlast's programs. */
-  atomic_store(&context->used_clblast, 1);
+  gcl_context_note_clblast(context);
 
   status = build_kernels(state, context, device_index);
   if (status == GCL_SUCCESS)
@@ -127,6 +125,7 @@ gcl_status gcl_im2col_expand(gcl_im2col_state *state,
   cl_int offset =
       (cl_int)(input->offset + (size_t)image * input->image_stride);
   size_t global[2] = {(size_t)g->out_size, (size_t)g->channels};
+  cl_event *event = gcl_trace_event(launch->trace, "im2col");
   cl_int code;
 
   code = clSetKernelArg(state->im2col, 0, sizeof input->buffer,
@@ -138,8 +137,9 @@ gcl_status gcl_im2col_expand(gcl_im2col_state *state,
                           &state->columns);
   if (code == CL_SUCCESS)
     code = gcl_clEnqueueNDRangeKernel(launch->queue, state->im2col, 2, NULL,
-                                      global, NULL, 0, NULL,
-                                      gcl_trace_event(launch->trace, "im2col"));
+                                      global, NULL, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_im2col for image %lld",
                        (long long)image);
@@ -154,6 +154,7 @@ gcl_status gcl_im2col_add_bias(gcl_im2col_state *state,
                       (size_t)g->batch};
   cl_int offset = (cl_int)output->offset;
   cl_int image_stride = (cl_int)output->image_stride;
+  cl_event *event = gcl_trace_event(launch->trace, "bias");
   cl_int code;
 
   code = clSetKernelArg(state->add_bias, 0, sizeof output->buffer,
@@ -168,8 +169,9 @@ gcl_status gcl_im2col_add_bias(gcl_im2col_state *state,
                           &state->bias);
   if (code == CL_SUCCESS)
     code = gcl_clEnqueueNDRangeKernel(launch->queue, state->add_bias, 3, NULL,
-                                      global, NULL, 0, NULL,
-                                      gcl_trace_event(launch->trace, "bias"));
+                                      global, NULL, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_add_bias");
   return GCL_SUCCESS;

@@ -44,6 +44,9 @@ static int pointwise_supports(const gcl_geometry *g,
                               size_t reason_size) {
   pointwise_tile tile = choose_tile(g);
 
+  if (!gcl_convolution_only(g, "pointwise", reason, reason_size))
+    return 0;
+
   (void)device;
   for (int axis = 0; axis < 3; axis++) {
     const char *name = gcl_axis_name(3, axis);

@@ -11,12 +11,14 @@ extern const gcl_algo gcl_algo_pointwise;
 extern const gcl_algo gcl_algo_direct;
 extern const gcl_algo gcl_algo_gemm_batched;
 extern const gcl_algo gcl_algo_winograd;
+extern const gcl_algo gcl_algo_transposed;
 
 /* Every algorithm, in the order the plan prefers them when estimates tie:
  * the specialised kernels before the general ones. */
 static const gcl_algo *const algorithms[] = {
     &gcl_algo_depthwise, &gcl_algo_pointwise, &gcl_algo_direct,
-    &gcl_algo_winograd, &gcl_algo_gemm_batched, &gcl_algo_caffe_gemm};
+    &gcl_algo_winograd, &gcl_algo_gemm_batched, &gcl_algo_caffe_gemm,
+    &gcl_algo_transposed};
 
 #define ALGORITHM_COUNT (sizeof algorithms / sizeof algorithms[0])
 

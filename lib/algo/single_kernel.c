@@ -2,6 +2,7 @@
 
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -32,7 +33,8 @@ int gcl_single_kernel_fits(const gcl_geometry *g, int64_t weight_elements,
   /* The kernel computes column and row indices, padding included, as
      ints. The limit of 2^30 leaves room for the vector span past a row. */
   for (int axis = 0; axis < 3; axis++) {
-    int64_t reach = g->out[axis] * g->stride[axis] + 2 * g->pad[axis] +
+    int64_t reach = g->out[axis] * g->stride[axis] + g->pad[axis] +
+                    g->pad_after[axis] +
                     (g->kernel[axis] - 1) * g->dilation[axis];
 
     if (reach + g->in[axis] >= ((int64_t)1 << 30)) {
@@ -238,6 +240,7 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
   const gcl_geometry *g = &state->geometry;
   const size_t *local = state->local[0] > 0 ? state->local : NULL;
   cl_int input_elements, output_elements;
+  cl_event *event;
   gcl_status status;
   cl_int code;
 
@@ -254,9 +257,11 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
     return gcl_fail_cl(code, "setting the arguments of the %s kernel",
                        state->label);
 
-  code = gcl_clEnqueueNDRangeKernel(
-      launch->queue, state->kernel, 3, NULL, state->global, local, 0, NULL,
-      gcl_trace_event(launch->trace, state->label));
+  event = gcl_trace_event(launch->trace, state->label);
+  code = gcl_clEnqueueNDRangeKernel(launch->queue, state->kernel, 3, NULL,
+                                    state->global, local, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", state->label);
   return GCL_SUCCESS;
@@ -267,11 +272,8 @@ void gcl_single_kernel_release(void *opaque) {
 
   if (state == NULL)
     return;
-  if (state->kernel != NULL)
-    clReleaseKernel(state->kernel);
-  if (state->weights != NULL)
-    clReleaseMemObject(state->weights);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
+  gcl_release_kernel(state->kernel);
+  gcl_release_mem(state->weights);
+  gcl_release_mem(state->bias);
   gcl_free(state);
 }

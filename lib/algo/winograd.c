@@ -14,6 +14,7 @@
 
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -115,6 +116,9 @@ static int winograd_supports(const gcl_geometry *g,
   int64_t input = g->batch * g->channels * g->in_size;
   int64_t output = g->batch * g->num_output * g->out_size;
 
+  if (!gcl_convolution_only(g, "winograd", reason, reason_size))
+    return 0;
+
   (void)device;
   if (!is_plain_3x3(g, reason, reason_size))
     return 0;
@@ -124,7 +128,8 @@ static int winograd_supports(const gcl_geometry *g,
   if (input > GCL_INT_INDEX_LIMIT || output > GCL_INT_INDEX_LIMIT ||
       transformed_elements(g, &tile) > GCL_INT_INDEX_LIMIT ||
       product_elements(g, &tile) > GCL_INT_INDEX_LIMIT ||
-      g->in[1] + g->in[2] + 2 * (g->pad[1] + g->pad[2]) >
+      g->in[1] + g->in[2] + g->pad[1] + g->pad[2] + g->pad_after[1] +
+              g->pad_after[2] >
           ((int64_t)1 << 30)) {
     snprintf(reason, reason_size,
              "the input (%lld floats), output (%lld) or transformed tiles "
@@ -251,20 +256,13 @@ static void winograd_release(void *opaque) {
 
   if (state == NULL)
     return;
-  if (state->input_kernel != NULL)
-    clReleaseKernel(state->input_kernel);
-  if (state->multiply_kernel != NULL)
-    clReleaseKernel(state->multiply_kernel);
-  if (state->output_kernel != NULL)
-    clReleaseKernel(state->output_kernel);
-  if (state->filters != NULL)
-    clReleaseMemObject(state->filters);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
-  if (state->transformed != NULL)
-    clReleaseMemObject(state->transformed);
-  if (state->products != NULL)
-    clReleaseMemObject(state->products);
+  gcl_release_kernel(state->input_kernel);
+  gcl_release_kernel(state->multiply_kernel);
+  gcl_release_kernel(state->output_kernel);
+  gcl_release_mem(state->filters);
+  gcl_release_mem(state->bias);
+  gcl_release_mem(state->transformed);
+  gcl_release_mem(state->products);
   gcl_free(state);
 }
 
@@ -374,10 +372,12 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
  * timeline. */
 static gcl_status run_kernel(cl_kernel kernel, const gcl_launch *launch,
                              const size_t global[3], const char *label) {
-  cl_int code = gcl_clEnqueueNDRangeKernel(
-      launch->queue, kernel, 3, NULL, global, NULL, 0, NULL,
-      gcl_trace_event(launch->trace, label));
+  cl_event *event = gcl_trace_event(launch->trace, label);
+  cl_int code = gcl_clEnqueueNDRangeKernel(launch->queue, kernel, 3, NULL,
+                                           global, NULL, 0, NULL, event);
 
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", label);
   return GCL_SUCCESS;

@@ -21,13 +21,39 @@ typedef struct gcl_geometry {
   int64_t out[3];
   int64_t kernel[3];
   int64_t stride[3];
-  int64_t pad[3];
+  int64_t pad[3];       /* before each axis */
+  int64_t pad_after[3]; /* after each axis */
   int64_t dilation[3];
+  int64_t output_padding[3]; /* transposed layers only */
   int64_t in_size;     /* in[0] * in[1] * in[2] */
   int64_t out_size;    /* out[0] * out[1] * out[2] */
   int64_t kernel_size; /* kernel[0] * kernel[1] * kernel[2] */
   int bias_term;
+  /*
+   * Nonzero for a transposed layer. The fields above keep the layer's own
+   * view: channels and in[] describe its input, num_output and out[] its
+   * output, kernel_size taps link input channel slice g to output slice g.
+   */
+  int transposed;
 } gcl_geometry;
+
+/*
+ * Writes the convolution that links the two sides of a layer: for a
+ * convolution the layer itself; for a transposed layer the convolution
+ * whose input is the layer's output and whose output is the layer's input,
+ * with the same weights. The bias is dropped.
+ */
+void gcl_geometry_relation(const gcl_geometry *layer, gcl_geometry *relation);
+
+/*
+ * Writes the layer that computes the input gradient of `layer` as its
+ * forward pass: the transposed layer of a convolution and the convolution
+ * of a transposed layer, with sides swapped and no bias.
+ */
+void gcl_geometry_adjoint(const gcl_geometry *layer, gcl_geometry *adjoint);
+
+/* The padding after one axis of a descriptor, symmetric or not. */
+int64_t gcl_pad_after(const gcl_conv_desc *desc, int axis);
 
 /* Validates desc with the input shape and fills geometry. */
 gcl_status gcl_geometry_init(const gcl_conv_desc *desc, int rank,

@@ -43,6 +43,10 @@ const char *gcl_axis_name(int spatial_dims, int axis) {
   return names[offset + axis];
 }
 
+static const char *layer_kind(const gcl_conv_desc *desc) {
+  return desc->transposed ? "deconvolution" : "convolution";
+}
+
 static gcl_status check_divisible(const gcl_conv_desc *desc) {
   int64_t group = desc->group;
   int channels_ok = desc->channels % group == 0;
@@ -52,30 +56,30 @@ static gcl_status check_divisible(const gcl_conv_desc *desc) {
     return GCL_SUCCESS;
   if (!channels_ok && !outputs_ok)
     return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                    "invalid convolution: %" PRId64
+                    "invalid %s: %" PRId64
                     " input channels and %" PRId64
                     " output channels are not divisible by group %" PRId64
                     " (remainders %" PRId64 " and %" PRId64
                     "); group must divide both",
-                    desc->channels, desc->num_output, group,
+                    layer_kind(desc), desc->channels, desc->num_output, group,
                     desc->channels % group, desc->num_output % group);
   if (!channels_ok)
     return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                    "invalid convolution: %" PRId64
+                    "invalid %s: %" PRId64
                     " input channels are not divisible by group %" PRId64
                     " (%" PRId64 " = %" PRId64 " x %" PRId64 " + %" PRId64
                     "), while %" PRId64 " output channels are (%" PRId64
                     " per group); group must divide both",
-                    desc->channels, group, desc->channels,
+                    layer_kind(desc), desc->channels, group, desc->channels,
                     desc->channels / group, group, desc->channels % group,
                     desc->num_output, desc->num_output / group);
   return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                  "invalid convolution: %" PRId64
+                  "invalid %s: %" PRId64
                   " output channels are not divisible by group %" PRId64
                   " (%" PRId64 " = %" PRId64 " x %" PRId64 " + %" PRId64
                   "), while %" PRId64 " input channels are (%" PRId64
                   " per group); group must divide both",
-                  desc->num_output, group, desc->num_output,
+                  layer_kind(desc), desc->num_output, group, desc->num_output,
                   desc->num_output / group, group, desc->num_output % group,
                   desc->channels, desc->channels / group);
 }
@@ -87,31 +91,68 @@ static gcl_status check_axis_values(const gcl_conv_desc *desc,
   for (int axis = 0; axis < desc->spatial_dims; axis++) {
     if (values[axis] < minimum)
       return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                      "invalid convolution: %s %" PRId64
+                      "invalid %s: %s %" PRId64
                       " on the %s axis; it must be at least %" PRId64,
-                      what, values[axis],
+                      layer_kind(desc), what, values[axis],
                       gcl_axis_name(desc->spatial_dims, axis), minimum);
     if (values[axis] > GCL_MAX_EXTENT)
       return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                      "invalid convolution: %s %" PRId64
+                      "invalid %s: %s %" PRId64
                       " on the %s axis exceeds the limit %" PRId64,
-                      what, values[axis],
+                      layer_kind(desc), what, values[axis],
                       gcl_axis_name(desc->spatial_dims, axis), GCL_MAX_EXTENT);
   }
   return GCL_SUCCESS;
 }
 
-static gcl_status check_count(int64_t value, const char *what) {
+static gcl_status check_count(const gcl_conv_desc *desc, int64_t value,
+                              const char *what) {
   if (value < 1)
     return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                    "invalid convolution: %s is %" PRId64
-                    "; it must be at least 1",
-                    what, value);
+                    "invalid %s: %s is %" PRId64 "; it must be at least 1",
+                    layer_kind(desc), what, value);
   if (value > GCL_MAX_EXTENT)
     return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                    "invalid convolution: %s is %" PRId64
-                    ", above the limit %" PRId64,
-                    what, value, GCL_MAX_EXTENT);
+                    "invalid %s: %s is %" PRId64 ", above the limit %" PRId64,
+                    layer_kind(desc), what, value, GCL_MAX_EXTENT);
+  return GCL_SUCCESS;
+}
+
+int64_t gcl_pad_after(const gcl_conv_desc *desc, int axis) {
+  return desc->pad_asymmetric ? desc->pad_after[axis] : desc->pad[axis];
+}
+
+/*
+ * output_padding lengthens a transposed output by positions that the last
+ * input row still reaches through a filter tap. It must stay below the
+ * stride or the dilation (as in PyTorch); a larger value would add
+ * positions that no input reaches.
+ */
+static gcl_status check_output_padding(const gcl_conv_desc *desc) {
+  for (int axis = 0; axis < desc->spatial_dims; axis++) {
+    int64_t extra = desc->output_padding[axis];
+    const char *name = gcl_axis_name(desc->spatial_dims, axis);
+
+    if (extra == 0)
+      continue;
+    if (!desc->transposed)
+      return gcl_fail(GCL_ERROR_INVALID_LAYER,
+                      "invalid convolution: output_padding %" PRId64
+                      " on the %s axis, but output_padding applies only to "
+                      "transposed layers (Deconvolution); set it to 0",
+                      extra, name);
+    if (extra < 0)
+      return gcl_fail(GCL_ERROR_INVALID_LAYER,
+                      "invalid deconvolution: output_padding %" PRId64
+                      " on the %s axis; it must be at least 0",
+                      extra, name);
+    if (extra >= desc->stride[axis] && extra >= desc->dilation[axis])
+      return gcl_fail(GCL_ERROR_INVALID_LAYER,
+                      "invalid deconvolution: output_padding %" PRId64
+                      " on the %s axis must be smaller than the stride "
+                      "%" PRId64 " or the dilation %" PRId64,
+                      extra, name, desc->stride[axis], desc->dilation[axis]);
+  }
   return GCL_SUCCESS;
 }
 
@@ -127,17 +168,12 @@ gcl_status gcl_conv_validate(const gcl_conv_desc *desc) {
                     "invalid convolution: %d spatial axes; groupcl supports "
                     "1, 2 or 3",
                     desc->spatial_dims);
-  if (desc->transposed)
-    return gcl_fail(GCL_ERROR_UNSUPPORTED,
-                    "transposed convolution (Deconvolution) is not supported "
-                    "yet; it needs the backward pass, which this version "
-                    "does not have");
 
-  status = check_count(desc->channels, "the number of input channels");
+  status = check_count(desc, desc->channels, "the number of input channels");
   if (status == GCL_SUCCESS)
-    status = check_count(desc->num_output, "num_output");
+    status = check_count(desc, desc->num_output, "num_output");
   if (status == GCL_SUCCESS)
-    status = check_count(desc->group, "group");
+    status = check_count(desc, desc->group, "group");
   if (status == GCL_SUCCESS)
     status = check_divisible(desc);
   if (status == GCL_SUCCESS)
@@ -148,6 +184,10 @@ gcl_status gcl_conv_validate(const gcl_conv_desc *desc) {
     status = check_axis_values(desc, desc->pad, "pad", 0);
   if (status == GCL_SUCCESS)
     status = check_axis_values(desc, desc->dilation, "dilation", 1);
+  if (status == GCL_SUCCESS && desc->pad_asymmetric)
+    status = check_axis_values(desc, desc->pad_after, "pad after", 0);
+  if (status == GCL_SUCCESS)
+    status = check_output_padding(desc);
   return status;
 }
 
@@ -205,11 +245,47 @@ static gcl_status check_input_shape(const gcl_conv_desc *desc, int rank,
 static int64_t axis_output_size(const gcl_conv_desc *desc, int axis,
                                 int64_t input) {
   int64_t window = desc->dilation[axis] * (desc->kernel[axis] - 1) + 1;
-  int64_t padded = input + 2 * desc->pad[axis];
+  int64_t padded = input + desc->pad[axis] + gcl_pad_after(desc, axis);
 
+  if (desc->transposed)
+    return desc->stride[axis] * (input - 1) + window - desc->pad[axis] -
+           gcl_pad_after(desc, axis) + desc->output_padding[axis];
   if (padded < window)
     return 0;
   return (padded - window) / desc->stride[axis] + 1;
+}
+
+static gcl_status empty_output(const gcl_conv_desc *desc, int axis,
+                               int64_t input) {
+  int64_t before = desc->pad[axis], after = gcl_pad_after(desc, axis);
+  int64_t window = desc->dilation[axis] * (desc->kernel[axis] - 1) + 1;
+  char padding[96];
+
+  if (desc->transposed)
+    return gcl_fail(
+        GCL_ERROR_INVALID_LAYER,
+        "invalid deconvolution: on the %s axis the output size would be "
+        "%" PRId64 " = stride %" PRId64 " x (input %" PRId64 " - 1) + "
+        "window %" PRId64 " - pad %" PRId64 " - pad after %" PRId64
+        " + output_padding %" PRId64 "; it must be at least 1, so use "
+        "less padding",
+        gcl_axis_name(desc->spatial_dims, axis),
+        axis_output_size(desc, axis, input), desc->stride[axis], input,
+        window, before, after, desc->output_padding[axis]);
+  if (before == after)
+    snprintf(padding, sizeof padding, "2 x pad %" PRId64, before);
+  else
+    snprintf(padding, sizeof padding,
+             "pad %" PRId64 " before + %" PRId64 " after", before, after);
+  return gcl_fail(
+      GCL_ERROR_INVALID_LAYER,
+      "invalid convolution: on the %s axis the filter window %" PRId64
+      " (kernel %" PRId64 ", dilation %" PRId64
+      ") is larger than the padded input %" PRId64 " (size %" PRId64
+      " + %s), so the output would be empty; use a smaller kernel or "
+      "dilation, or more padding",
+      gcl_axis_name(desc->spatial_dims, axis), window, desc->kernel[axis],
+      desc->dilation[axis], input + before + after, input, padding);
 }
 
 gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
@@ -234,18 +310,13 @@ gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
     int64_t size = axis_output_size(desc, axis, input);
 
     if (size < 1)
-      return gcl_fail(
-          GCL_ERROR_INVALID_LAYER,
-          "invalid convolution: on the %s axis the filter window %" PRId64
-          " (kernel %" PRId64 ", dilation %" PRId64
-          ") is larger than the padded input %" PRId64 " (size %" PRId64
-          " + 2 x pad %" PRId64
-          "), so the output would be empty; use a smaller kernel or "
-          "dilation, or more padding",
-          gcl_axis_name(desc->spatial_dims, axis),
-          desc->dilation[axis] * (desc->kernel[axis] - 1) + 1,
-          desc->kernel[axis], desc->dilation[axis],
-          input + 2 * desc->pad[axis], input, desc->pad[axis]);
+      return empty_output(desc, axis, input);
+    if (size > GCL_MAX_EXTENT)
+      return gcl_fail(GCL_ERROR_INVALID_LAYER,
+                      "invalid deconvolution: the output size %" PRId64
+                      " on the %s axis exceeds the limit %" PRId64,
+                      size, gcl_axis_name(desc->spatial_dims, axis),
+                      GCL_MAX_EXTENT);
     output_shape[2 + axis] = size;
   }
   return GCL_SUCCESS;
@@ -261,8 +332,9 @@ gcl_status gcl_conv_weight_shape(const gcl_conv_desc *desc,
     return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
                     "gcl_conv_weight_shape: weight_shape must not be NULL");
 
-  weight_shape[0] = desc->num_output;
-  weight_shape[1] = desc->channels / desc->group;
+  weight_shape[0] = desc->transposed ? desc->channels : desc->num_output;
+  weight_shape[1] = desc->transposed ? desc->num_output / desc->group
+                                     : desc->channels / desc->group;
   for (int axis = 0; axis < desc->spatial_dims; axis++)
     weight_shape[2 + axis] = desc->kernel[axis];
   return GCL_SUCCESS;
@@ -319,7 +391,10 @@ gcl_status gcl_conv_check_params(const gcl_conv_desc *desc, int weight_rank,
       memcmp(weight_shape, expected, (size_t)rank * sizeof *expected) != 0)
     return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
                     "weight shape %s does not match the layer, which expects "
-                    "%s = (num_output, channels / group, kernel...)",
-                    given_text, expected_text);
+                    "%s = %s",
+                    given_text, expected_text,
+                    desc->transposed
+                        ? "(channels, num_output / group, kernel...)"
+                        : "(num_output, channels / group, kernel...)");
   return check_bias_shape(desc, bias_rank, bias_shape);
 }

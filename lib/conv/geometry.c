@@ -21,6 +21,7 @@ gcl_status gcl_geometry_init(const gcl_conv_desc *desc, int rank,
   geometry->channels_per_group = desc->channels / desc->group;
   geometry->outputs_per_group = desc->num_output / desc->group;
   geometry->bias_term = desc->bias_term != 0;
+  geometry->transposed = desc->transposed != 0;
 
   /* Leading axes that the layer does not have act as size-1 axes. */
   offset = GCL_MAX_SPATIAL_DIMS - desc->spatial_dims;
@@ -33,6 +34,9 @@ gcl_status gcl_geometry_init(const gcl_conv_desc *desc, int rank,
     geometry->kernel[axis] = present ? desc->kernel[source] : 1;
     geometry->stride[axis] = present ? desc->stride[source] : 1;
     geometry->pad[axis] = present ? desc->pad[source] : 0;
+    geometry->pad_after[axis] = present ? gcl_pad_after(desc, source) : 0;
+    geometry->output_padding[axis] =
+        present && desc->transposed ? desc->output_padding[source] : 0;
     geometry->dilation[axis] = present ? desc->dilation[source] : 1;
   }
 
@@ -43,8 +47,48 @@ gcl_status gcl_geometry_init(const gcl_conv_desc *desc, int rank,
   return GCL_SUCCESS;
 }
 
+/* Swaps the two sides of a layer and drops its bias. */
+static void swap_sides(const gcl_geometry *layer, gcl_geometry *swapped) {
+  *swapped = *layer;
+  swapped->channels = layer->num_output;
+  swapped->num_output = layer->channels;
+  swapped->channels_per_group = layer->outputs_per_group;
+  swapped->outputs_per_group = layer->channels_per_group;
+  swapped->in_size = layer->out_size;
+  swapped->out_size = layer->in_size;
+  for (int axis = 0; axis < 3; axis++) {
+    swapped->in[axis] = layer->out[axis];
+    swapped->out[axis] = layer->in[axis];
+  }
+  swapped->bias_term = 0;
+}
+
+void gcl_geometry_relation(const gcl_geometry *layer,
+                           gcl_geometry *relation) {
+  if (!layer->transposed) {
+    *relation = *layer;
+    relation->bias_term = 0;
+    return;
+  }
+  swap_sides(layer, relation);
+  relation->transposed = 0;
+  for (int axis = 0; axis < 3; axis++)
+    relation->output_padding[axis] = 0;
+}
+
+void gcl_geometry_adjoint(const gcl_geometry *layer, gcl_geometry *adjoint) {
+  swap_sides(layer, adjoint);
+  adjoint->transposed = !layer->transposed;
+  for (int axis = 0; axis < 3; axis++)
+    adjoint->output_padding[axis] = 0;
+}
+
+/* The multiply-accumulates run on the convolution's side: each output of
+ * the relation's small side meets channels_per_group x kernel_size inputs. */
 double gcl_geometry_macs(const gcl_geometry *geometry) {
-  return (double)geometry->batch * (double)geometry->num_output *
-         (double)geometry->out_size * (double)geometry->channels_per_group *
-         (double)geometry->kernel_size;
+  gcl_geometry r;
+
+  gcl_geometry_relation(geometry, &r);
+  return (double)r.batch * (double)r.num_output * (double)r.out_size *
+         (double)r.channels_per_group * (double)r.kernel_size;
 }

@@ -1,8 +1,10 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "conv/backward.h"
 #include "tune/autotune.h"
 #include "util/alloc.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -93,8 +95,30 @@ static gcl_status select_algorithm(gcl_plan *plan, const gcl_conv *conv,
   return choose_algorithm(plan, GCL_ALGORITHM_AUTO);
 }
 
+/* Replaces the output's spatial sizes with smaller ones. */
+static gcl_status resize_output(gcl_plan *plan, const int64_t *output_shape) {
+  gcl_geometry *g = &plan->geometry;
+  int offset = GCL_MAX_SPATIAL_DIMS - g->spatial_dims;
+
+  for (int axis = 0; axis < g->spatial_dims; axis++) {
+    int64_t size = output_shape[2 + axis];
+
+    if (size < 1 || size > plan->output_shape[2 + axis])
+      return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
+                      "internal: output size %lld on the %s axis is outside "
+                      "1 to %lld",
+                      (long long)size, gcl_axis_name(g->spatial_dims, axis),
+                      (long long)plan->output_shape[2 + axis]);
+    plan->output_shape[2 + axis] = size;
+    g->out[offset + axis] = size;
+  }
+  g->out_size = g->out[0] * g->out[1] * g->out[2];
+  return GCL_SUCCESS;
+}
+
 static gcl_status init_shapes(gcl_plan *plan, const gcl_conv *conv, int rank,
-                              const int64_t *input_shape) {
+                              const int64_t *input_shape,
+                              const int64_t *output_shape) {
   gcl_status status = gcl_geometry_init(&conv->desc, rank, input_shape,
                                         &plan->geometry);
 
@@ -102,6 +126,11 @@ static gcl_status init_shapes(gcl_plan *plan, const gcl_conv *conv, int rank,
     return status;
   memcpy(plan->input_shape, input_shape, (size_t)rank * sizeof *input_shape);
   gcl_conv_output_shape(&conv->desc, rank, input_shape, plan->output_shape);
+  if (output_shape != NULL) {
+    status = resize_output(plan, output_shape);
+    if (status != GCL_SUCCESS)
+      return status;
+  }
   plan->input_bytes = tensor_bytes(rank, plan->input_shape);
   plan->output_bytes = tensor_bytes(rank, plan->output_shape);
   return GCL_SUCCESS;
@@ -110,15 +139,23 @@ static gcl_status init_shapes(gcl_plan *plan, const gcl_conv *conv, int rank,
 gcl_status gcl_plan_create(gcl_conv *conv, int rank,
                            const int64_t *input_shape,
                            const gcl_plan_options *options, gcl_plan **plan) {
-  gcl_plan_options defaults;
-  gcl_plan *created;
-  gcl_status status;
-
   gcl_clear_error();
   if (conv == NULL || input_shape == NULL || plan == NULL)
     return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
                     "gcl_plan_create: conv, input_shape and plan must not "
                     "be NULL");
+  return gcl_plan_create_sized(conv, rank, input_shape, NULL, options, plan);
+}
+
+gcl_status gcl_plan_create_sized(gcl_conv *conv, int rank,
+                                 const int64_t *input_shape,
+                                 const int64_t *output_shape,
+                                 const gcl_plan_options *options,
+                                 gcl_plan **plan) {
+  gcl_plan_options defaults;
+  gcl_plan *created;
+  gcl_status status;
+
   *plan = NULL;
   if (options == NULL) {
     gcl_plan_options_init(&defaults);
@@ -129,15 +166,31 @@ gcl_status gcl_plan_create(gcl_conv *conv, int rank,
   if (created == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   created->context = conv->context;
+  created->conv = conv;
+  created->options = *options;
+  if (options->device_throughput != NULL) {
+    size_t count = gcl_context_device_count(conv->context);
+
+    created->device_throughput = gcl_malloc(count * sizeof(double));
+    if (created->device_throughput == NULL) {
+      gcl_free(created);
+      return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+    }
+    memcpy(created->device_throughput, options->device_throughput,
+           count * sizeof(double));
+    created->options.device_throughput = created->device_throughput;
+  }
   created->device_index = 0;
   created->rank = rank;
   created->profile = options->profile != 0;
 
-  status = init_shapes(created, conv, rank, input_shape);
+  status = init_shapes(created, conv, rank, input_shape, output_shape);
   if (status == GCL_SUCCESS)
     status = select_algorithm(created, conv, options);
   if (status == GCL_SUCCESS)
     status = gcl_slots_prepare(created, conv, options);
+  if (status == GCL_SUCCESS && options->backward)
+    status = gcl_backward_prepare(created, options);
   if (status != GCL_SUCCESS) {
     gcl_plan_destroy(created);
     return status;
@@ -156,14 +209,14 @@ gcl_status gcl_plan_create(gcl_conv *conv, int rank,
 void gcl_plan_destroy(gcl_plan *plan) {
   if (plan == NULL)
     return;
+  gcl_backward_release(plan->backward);
   gcl_slots_release(plan);
   gcl_trace_free(&plan->main_trace);
-  if (plan->host_input != NULL)
-    clReleaseMemObject(plan->host_input);
-  if (plan->host_output != NULL)
-    clReleaseMemObject(plan->host_output);
+  gcl_release_mem(plan->host_input);
+  gcl_release_mem(plan->host_output);
   gcl_free(plan->scratch_input);
   gcl_free(plan->scratch_output);
+  gcl_free(plan->device_throughput);
   gcl_free(plan);
 }
 

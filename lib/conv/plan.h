@@ -31,6 +31,7 @@ typedef struct gcl_slot {
 
 struct gcl_plan {
   gcl_context *context;
+  const gcl_conv *conv; /* outlives the plan, as the API requires */
   size_t device_index;
   gcl_geometry geometry;
   int rank;
@@ -59,7 +60,25 @@ struct gcl_plan {
   gcl_trace main_trace; /* transfers on the first device's main queue */
   double last_wall_seconds;
   uint64_t last_bytes_moved;
+
+  /* Made by the first gcl_plan_backward, or at plan time with
+   * options.backward; NULL until then. */
+  struct gcl_backward *backward;
+  gcl_plan_options options; /* as given, for the backward plan */
+  double *device_throughput; /* a copy of options.device_throughput */
 };
+
+/*
+ * Creates a plan whose output shape is output_shape instead of the one the
+ * layer's rules give (NULL keeps that). The backward pass uses it for the
+ * adjoint layer, whose output must match the forward input exactly; it
+ * must not exceed the computed shape on any axis.
+ */
+gcl_status gcl_plan_create_sized(gcl_conv *conv, int rank,
+                                 const int64_t *input_shape,
+                                 const int64_t *output_shape,
+                                 const gcl_plan_options *options,
+                                 gcl_plan **plan);
 
 /* Prepares every slot: queues, weight shards, algorithm state, buffers. */
 gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,

@@ -3,6 +3,7 @@
 
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -611,14 +612,15 @@ static int build_from_binary(cl_context cl_ctx, cl_device_id device,
 
   created = gcl_clCreateProgramWithBinary(cl_ctx, 1, &device, &binary_size,
                                           &binary, &binary_status, &code);
+  if (created != NULL)
+    gcl_cl_object_created(GCL_CL_PROGRAM);
   if (created != NULL && code == CL_SUCCESS && binary_status != CL_SUCCESS)
     code = binary_status;
   if (created == NULL || code != CL_SUCCESS) {
     GCL_LOG_WARN("disk cache: the driver rejected the binary of %s in %s: "
                  "%s (%d); building from source",
                  file_name, path, gcl_cl_error_name(code), (int)code);
-    if (created != NULL)
-      clReleaseProgram(created);
+    gcl_release_program(created);
     return 0;
   }
 
@@ -627,7 +629,7 @@ static int build_from_binary(cl_context cl_ctx, cl_device_id device,
     GCL_LOG_WARN("disk cache: building the binary of %s from %s failed: "
                  "%s (%d); building from source",
                  file_name, path, gcl_cl_error_name(code), (int)code);
-    clReleaseProgram(created);
+    gcl_release_program(created);
     return 0;
   }
   *program = created;

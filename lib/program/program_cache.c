@@ -5,6 +5,7 @@
 #include "program/kernel_sources.h"
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -50,8 +51,7 @@ gcl_program_cache *gcl_program_cache_create(void) {
 }
 
 static void free_entry(cache_entry *entry) {
-  if (entry->program != NULL)
-    clReleaseProgram(entry->program);
+  gcl_release_program(entry->program);
   gcl_free(entry->source);
   gcl_free(entry->options);
   gcl_free(entry);
@@ -168,6 +168,7 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
   *program = gcl_clCreateProgramWithSource(cl_ctx, 1, &source, NULL, &code);
   if (*program == NULL)
     return gcl_fail_cl(code, "clCreateProgramWithSource for %s", file_name);
+  gcl_cl_object_created(GCL_CL_PROGRAM);
 
   code = clBuildProgram(*program, 1, &device, all_options, NULL, NULL);
   if (code == CL_SUCCESS && inject_fault)
@@ -175,7 +176,7 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
   if (code != CL_SUCCESS) {
     status = report_build_failure(*program, device, code, file_name,
                                   all_options);
-    clReleaseProgram(*program);
+    gcl_release_program(*program);
     *program = NULL;
   } else {
     GCL_LOG_DEBUG("built %s with '%s'", file_name, all_options);

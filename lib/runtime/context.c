@@ -3,12 +3,44 @@
 #include "runtime/devices.h"
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
 #include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * Contexts that ran CLBlast and are not destroyed yet. CLBlast 1.5 caches
+ * its compiled programs per OpenCL context for the life of the process,
+ * and each cached program keeps its context alive. On PoCL 3.1 that left
+ * 2 to 4 MB resident per destroyed context, more with more routines and
+ * sizes run (measured with tests/test_soak).
+ * CLBlastClearCache() is the only way to drop them and it clears the cache
+ * of every context, so it runs only when the last of these contexts goes:
+ * a live groupcl context never has to rebuild CLBlast's kernels.
+ */
+static atomic_long clblast_contexts;
+
+void gcl_context_note_clblast(gcl_context *context) {
+  if (atomic_exchange(&context->ran_clblast, 1) == 0)
+    atomic_fetch_add(&clblast_contexts, 1);
+}
+
+/* Clears CLBlast's caches when the context is the last live one that ran
+ * CLBlast. Runs after the context's own OpenCL objects are released. */
+static void forget_clblast(gcl_context *context) {
+  if (atomic_load(&context->ran_clblast) &&
+      atomic_fetch_sub(&clblast_contexts, 1) == 1) {
+    CLBlastStatusCode code = CLBlastClearCache();
+
+    if (code != CLBlastSuccess)
+      GCL_LOG_WARN("CLBlastClearCache failed with CLBlast status %d; its "
+                   "cached programs stay in memory",
+                   (int)code);
+  }
+}
 
 static gcl_status open_slot(gcl_device_slot *slot,
                             const gcl_selected_device *device) {
@@ -25,12 +57,14 @@ static gcl_status open_slot(gcl_device_slot *slot,
   if (slot->cl_ctx == NULL)
     return gcl_fail_cl(code, "clCreateContext for device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_CONTEXT);
 
   slot->queue = gcl_clCreateCommandQueue(slot->cl_ctx, device->device,
                                          CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "clCreateCommandQueue for device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
 
   GCL_LOG_INFO("opened device %u:%u '%s' (%s)", device->info.platform_index,
                device->info.device_index, device->info.device_name,
@@ -199,8 +233,10 @@ gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
     gcl_context_destroy(created);
     return status;
   }
-  clRetainContext(cl_ctx);
-  clRetainCommandQueue(queue);
+  if (clRetainContext(cl_ctx) == CL_SUCCESS)
+    gcl_cl_object_created(GCL_CL_CONTEXT);
+  if (clRetainCommandQueue(queue) == CL_SUCCESS)
+    gcl_cl_object_created(GCL_CL_QUEUE);
   created->devices[0].device = device;
   created->devices[0].cl_ctx = cl_ctx;
   created->devices[0].queue = queue;
@@ -220,17 +256,11 @@ void gcl_context_destroy(gcl_context *context) {
 
     if (slot->queue != NULL) {
       clFinish(slot->queue);
-      clReleaseCommandQueue(slot->queue);
+      gcl_release_queue(slot->queue);
     }
-    if (slot->cl_ctx != NULL)
-      clReleaseContext(slot->cl_ctx);
+    gcl_release_context(slot->cl_ctx);
   }
-  /* CLBlast keeps the programs it built, and with them the OpenCL
-   * contexts, until its cache is cleared. NOTE: the clear drops the
-   * programs of every context, so other live contexts build theirs again
-   * at their next SGEMM. */
-  if (atomic_load(&context->used_clblast))
-    CLBlastClearCache();
+  forget_clblast(context);
   mtx_destroy(&context->lock);
   gcl_free(context->devices);
   gcl_free(context);

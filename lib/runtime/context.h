@@ -27,8 +27,13 @@ struct gcl_context {
   gcl_device_slot *devices;
   gcl_program_cache *programs;
   mtx_t lock; /* guards the devices' throughput */
-  /* Nonzero once an algorithm called CLBlast on the context's queues. */
-  atomic_int used_clblast;
+  atomic_int ran_clblast; /* nonzero once a plan prepared a CLBlast algorithm */
 };
+
+/*
+ * Marks the context as one that runs CLBlast routines, so that destroying
+ * it can drop CLBlast's cached programs (see gcl_context_destroy).
+ */
+void gcl_context_note_clblast(gcl_context *context);
 
 #endif

@@ -9,6 +9,7 @@
 #include "algo/algo_common.h"
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -106,8 +107,10 @@ static gcl_status wait_on(gcl_slot *slot, cl_uint count,
 static void trace_keep(gcl_trace *trace, const char *label, cl_event event) {
   cl_event *traced = gcl_trace_event(trace, label);
 
-  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS)
+  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS) {
+    gcl_cl_object_created(GCL_CL_EVENT);
     *traced = event;
+  }
 }
 
 /* The rectangle of part `part` of a slot's images, `images` per part. */
@@ -119,8 +122,7 @@ static tensor_rect part_rect(tensor_rect rect, int64_t part, int64_t images) {
 
 static void release_events(cl_event *events, size_t count) {
   for (size_t i = 0; i < count; i++) {
-    if (events[i] != NULL)
-      clReleaseEvent(events[i]);
+    gcl_release_event(events[i]);
     events[i] = NULL;
   }
 }
@@ -141,6 +143,8 @@ static gcl_status write_parts(gcl_plan *plan, gcl_slot *slot,
         piece.region, rect.region[0], 0, rect.row_pitch, 0, input, 0, NULL,
         &written[part]);
 
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(&written[part]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the input slice to the device");
     trace_keep(trace, "write input", written[part]);
@@ -172,6 +176,8 @@ static gcl_status compute_parts(gcl_plan *plan, gcl_slot *slot,
       return status;
     code =
         gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &computed[part]);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(&computed[part]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "marking the end of part %lld",
                          (long long)part);
@@ -190,11 +196,14 @@ static gcl_status read_parts(gcl_plan *plan, gcl_slot *slot,
   for (int64_t part = 0; part < slot->chunks; part++) {
     tensor_rect piece = part_rect(rect, part, images);
     size_t compact_origin[3] = {0, (size_t)(part * images), 0};
+    cl_event *event = gcl_trace_event(trace, "read output");
     cl_int code = gcl_clEnqueueReadBufferRect(
         slot->copy_queue, slot->output, CL_FALSE, compact_origin, piece.origin,
         piece.region, rect.region[0], 0, rect.row_pitch, 0, gathered, 1,
-        &computed[part], gcl_trace_event(trace, "read output"));
+        &computed[part], event);
 
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(event);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the output slice from the device");
   }
@@ -416,6 +425,8 @@ static gcl_status enqueue_local_slots(gcl_plan *plan, cl_event input_ready,
                                        rect.origin, rect.origin, rect.region,
                                        rect.row_pitch, 0, rect.row_pitch, 0,
                                        gathered, 0, NULL, &reads[i]);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(&reads[i]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the output from the device");
     *bytes += rect.region[0] * rect.region[1];
@@ -434,6 +445,8 @@ static gcl_status write_input(gcl_plan *plan, const float *input,
   code =
       gcl_clEnqueueWriteBuffer(main_queue, plan->host_input, CL_FALSE, 0,
                                plan->input_bytes, input, 0, NULL, input_ready);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(input_ready);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input to the device");
   if (plan->profile)
@@ -452,7 +465,7 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
     code = gcl_clWaitForEvents(1, &reads[i]);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "waiting for the output");
-    clReleaseEvent(reads[i]);
+    gcl_release_event(reads[i]);
     reads[i] = NULL;
   }
   return status;
@@ -498,8 +511,7 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
   status = wait_for_reads(reads, plan->slot_count, status);
   status = join_device_jobs(plan, jobs, status);
   gcl_free(jobs);
-  if (input_ready != NULL)
-    clReleaseEvent(input_ready);
+  gcl_release_event(input_ready);
 
   if (status != GCL_SUCCESS) {
     finish_all(plan);
@@ -567,6 +579,8 @@ static gcl_status enqueue_caller_slots(gcl_plan *plan, cl_mem input,
     if (status != GCL_SUCCESS)
       break;
     code = gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(&markers[i]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "clEnqueueMarkerWithWaitList");
     clFlush(slot->queue);
@@ -579,11 +593,14 @@ static gcl_status read_caller_input(gcl_plan *plan, cl_mem input,
                                     cl_uint num_wait,
                                     const cl_event *wait_list) {
   cl_command_queue main_queue = plan->context->devices[0].queue;
-  cl_int code = gcl_clEnqueueReadBuffer(
-      main_queue, input, CL_TRUE, 0, plan->input_bytes, plan->scratch_input,
-      num_wait, wait_list,
-      plan->profile ? gcl_trace_event(&plan->main_trace, "read input") : NULL);
+  cl_event *event =
+      plan->profile ? gcl_trace_event(&plan->main_trace, "read input") : NULL;
+  cl_int code =
+      gcl_clEnqueueReadBuffer(main_queue, input, CL_TRUE, 0, plan->input_bytes,
+                              plan->scratch_input, num_wait, wait_list, event);
 
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input to the host for the other "
                              "devices");
@@ -597,16 +614,20 @@ static gcl_status write_remote_outputs(gcl_plan *plan, cl_mem output) {
   for (size_t i = 0; i < plan->slot_count; i++) {
     gcl_slot *slot = &plan->slots[i];
     tensor_rect rect = slot_rect(plan, slot, 1);
+    cl_event *event;
     cl_int code;
 
     if (slot->info.device_index == 0)
       continue;
+    event = plan->profile ? gcl_trace_event(&plan->main_trace, "write output")
+                          : NULL;
     /* Blocking, because the next call may overwrite the host copy. */
-    code = gcl_clEnqueueWriteBufferRect(
-        main_queue, output, CL_TRUE, rect.origin, rect.origin, rect.region,
-        rect.row_pitch, 0, rect.row_pitch, 0, plan->scratch_output, 0, NULL,
-        plan->profile ? gcl_trace_event(&plan->main_trace, "write output")
-                      : NULL);
+    code = gcl_clEnqueueWriteBufferRect(main_queue, output, CL_TRUE,
+                                        rect.origin, rect.origin, rect.region,
+                                        rect.row_pitch, 0, rect.row_pitch, 0,
+                                        plan->scratch_output, 0, NULL, event);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(event);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying device %zu's output slice into the "
                                "output buffer",
@@ -626,13 +647,14 @@ static gcl_status join_markers(gcl_plan *plan, cl_event *markers,
     if (markers[i] != NULL)
       waits[count++] = markers[i];
   }
+  /* *done goes to the caller, who releases it, so it is not counted. */
   if (done != NULL)
     code = gcl_clEnqueueMarkerWithWaitList(main_queue, count,
                                            count ? waits : NULL, done);
   else if (count > 0)
     code = gcl_clEnqueueBarrierWithWaitList(main_queue, count, waits, NULL);
   for (cl_uint i = 0; i < count; i++)
-    clReleaseEvent(waits[i]);
+    gcl_release_event(waits[i]);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "joining the queues' events");
   clFlush(main_queue);
@@ -687,10 +709,8 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
 
   if (status != GCL_SUCCESS) {
     finish_all(plan);
-    for (size_t i = 0; i < plan->slot_count; i++) {
-      if (markers[i] != NULL)
-        clReleaseEvent(markers[i]);
-    }
+    for (size_t i = 0; i < plan->slot_count; i++)
+      gcl_release_event(markers[i]);
     return status;
   }
   status = join_markers(plan, markers, done);

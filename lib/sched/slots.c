@@ -8,6 +8,7 @@
 #include "algo/algo_common.h"
 #include "util/alloc.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -26,6 +27,7 @@ static gcl_status open_queue(gcl_plan *plan, gcl_slot *slot) {
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "creating queue %u on device '%s'",
                        slot->info.queue_index, device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
   slot->owns_queue = 1;
   return GCL_SUCCESS;
 }
@@ -49,6 +51,7 @@ static gcl_status open_copy_queue(gcl_plan *plan, gcl_slot *slot) {
   if (slot->copy_queue == NULL)
     return gcl_fail_cl(code, "creating a copy queue on device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
   return GCL_SUCCESS;
 }
 
@@ -56,9 +59,13 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
                                gcl_slot *slot) {
   const gcl_geometry *full = &plan->geometry;
   size_t first_output = (size_t)slot->info.output_channel_begin;
-  const float *weights = conv->weights + first_output *
-                                             (size_t)full->channels_per_group *
-                                             (size_t)full->kernel_size;
+  /* A transposed layer's weight rows follow its input channels. */
+  size_t first_row = full->transposed
+                         ? (size_t)slot->info.input_channel_begin *
+                               (size_t)full->outputs_per_group
+                         : first_output * (size_t)full->channels_per_group;
+  const float *weights =
+      conv->weights + first_row * (size_t)full->kernel_size;
   const float *bias = conv->bias != NULL ? conv->bias + first_output : NULL;
   size_t device = slot->info.device_index;
   gcl_status status;
@@ -143,18 +150,16 @@ void gcl_slots_release(gcl_plan *plan) {
       clFinish(slot->queue);
     if (slot->copy_queue != NULL) {
       clFinish(slot->copy_queue);
-      clReleaseCommandQueue(slot->copy_queue);
+      gcl_release_queue(slot->copy_queue);
     }
     gcl_trace_free(&slot->trace);
     gcl_trace_free(&slot->copy_trace);
     if (plan->algo != NULL)
       plan->algo->release(slot->algo_state);
-    if (slot->input != NULL)
-      clReleaseMemObject(slot->input);
-    if (slot->output != NULL)
-      clReleaseMemObject(slot->output);
+    gcl_release_mem(slot->input);
+    gcl_release_mem(slot->output);
     if (slot->owns_queue)
-      clReleaseCommandQueue(slot->queue);
+      gcl_release_queue(slot->queue);
   }
   gcl_free(plan->slots);
   plan->slots = NULL;

@@ -1,6 +1,7 @@
 #include "sched/trace.h"
 
 #include "algo/algo.h"
+#include "util/cl_objects.h"
 
 #include "util/alloc.h"
 
@@ -37,10 +38,8 @@ cl_event *gcl_trace_event(gcl_trace *trace, const char *label) {
 void gcl_trace_reset(gcl_trace *trace) {
   if (trace == NULL)
     return;
-  for (size_t i = 0; i < trace->count; i++) {
-    if (trace->entries[i].event != NULL)
-      clReleaseEvent(trace->entries[i].event);
-  }
+  for (size_t i = 0; i < trace->count; i++)
+    gcl_release_event(trace->entries[i].event);
   trace->count = 0;
   trace->failed = 0;
 }

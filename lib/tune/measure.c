@@ -2,6 +2,7 @@
 
 #include "algo/algo_common.h"
 #include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <time.h>
@@ -67,10 +68,8 @@ gcl_status gcl_time_algorithm(const gcl_algo *algo,
       best = elapsed;
   }
 
-  if (input.buffer != NULL)
-    clReleaseMemObject(input.buffer);
-  if (output.buffer != NULL)
-    clReleaseMemObject(output.buffer);
+  gcl_release_mem(input.buffer);
+  gcl_release_mem(output.buffer);
   algo->release(state);
   if (status == GCL_SUCCESS)
     *seconds = best > 1e-9 ? best : 1e-9;

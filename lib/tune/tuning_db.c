@@ -129,6 +129,14 @@ size_t gcl_tuning_layer_key(const gcl_geometry *geometry, char *buffer,
   put_triple(&writer, "kernel", geometry->kernel);
   put_triple(&writer, "stride", geometry->stride);
   put_triple(&writer, "pad", geometry->pad);
+  /* Written only when they differ from a plain convolution, so that keys
+     stored before these fields existed still match. */
+  if (memcmp(geometry->pad_after, geometry->pad, sizeof geometry->pad) != 0)
+    put_triple(&writer, "pad_after", geometry->pad_after);
+  if (geometry->transposed) {
+    put_number(&writer, "transposed", 1);
+    put_triple(&writer, "output_padding", geometry->output_padding);
+  }
   put_triple(&writer, "dilation", geometry->dilation);
   put_number(&writer, "in_size", geometry->in_size);
   put_number(&writer, "out_size", geometry->out_size);
