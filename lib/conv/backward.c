@@ -70,10 +70,17 @@ static gcl_status prepare_adjoint(gcl_plan *plan, gcl_backward *backward,
     status = gcl_plan_create_sized(backward->adjoint_conv, plan->rank,
                                    plan->output_shape, plan->input_shape,
                                    &adjoint_options, &backward->adjoint_plan);
-  if (status != GCL_SUCCESS)
-    return gcl_fail(status, "preparing the input gradient: %s",
-                    gcl_last_error());
-  return GCL_SUCCESS;
+  if (status != GCL_SUCCESS) {
+    /* gcl_fail writes the buffer gcl_last_error() returns, so the message
+     * is copied out first; the OpenCL code behind it is kept. */
+    cl_int code = gcl_last_cl_error();
+    char message[4096];
+
+    snprintf(message, sizeof message, "%s", gcl_last_error());
+    status = gcl_fail(status, "preparing the input gradient: %s", message);
+    gcl_set_cl_error(code);
+  }
+  return status;
 }
 
 /* ---- per-slot kernels and buffers --------------------------------------- */
