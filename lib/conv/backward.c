@@ -60,6 +60,8 @@ static gcl_status prepare_adjoint(gcl_plan *plan, gcl_backward *backward,
   adjoint_desc(plan, &desc);
   adjoint_options.algorithm = GCL_ALGORITHM_AUTO;
   adjoint_options.backward = 0;
+  /* No caller can read the adjoint plan's timeline. */
+  adjoint_options.profile = 0;
   adjoint_options.schedule = plan->schedule;
   if (plan->schedule == GCL_SCHEDULE_QUEUES)
     adjoint_options.queues = (int)plan->slot_count;
