@@ -345,9 +345,10 @@ gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args) {
   parameters = args->grad_weights != NULL || args->grad_bias != NULL;
   if (parameters)
     status = parameter_gradients(plan, args);
+  /* Gathered, because the caller's arrays must not change on failure. */
   if (status == GCL_SUCCESS && args->grad_input != NULL)
-    status = gcl_plan_forward(plan->backward->adjoint_plan, args->grad_output,
-                              args->grad_input);
+    status = gcl_plan_forward_gathered(plan->backward->adjoint_plan,
+                                       args->grad_output, args->grad_input);
   if (status != GCL_SUCCESS)
     return status;
 

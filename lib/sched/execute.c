@@ -471,8 +471,11 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
   return status;
 }
 
-gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
-                            float *output) {
+/* Runs gcl_plan_forward; a nonzero always_gather routes the output through
+ * the plan's private copy even when no failure could leave it half
+ * written. */
+static gcl_status forward_host(gcl_plan *plan, const float *input,
+                               float *output, int always_gather) {
   cl_event reads[GCL_MAX_SLOTS] = {NULL};
   cl_event input_ready = NULL;
   device_job *jobs = NULL;
@@ -491,7 +494,7 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
 
   /* Gather into a private copy whenever a failure could leave part of the
    * output written, so the caller's array changes only on success. */
-  gather = plan->slot_count > 1 || has_remote_slots(plan);
+  gather = always_gather || plan->slot_count > 1 || has_remote_slots(plan);
   status = gather ? ensure_scratch(plan, 0) : GCL_SUCCESS;
   if (gather)
     gathered = plan->scratch_output;
@@ -522,6 +525,16 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
   plan->last_bytes_moved = bytes + remote_bytes(plan);
   plan->last_wall_seconds = seconds_now() - start;
   return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
+                            float *output) {
+  return forward_host(plan, input, output, 0);
+}
+
+gcl_status gcl_plan_forward_gathered(gcl_plan *plan, const float *input,
+                                     float *output) {
+  return forward_host(plan, input, output, 1);
 }
 
 /* ---- the caller's buffers ------------------------------------------------- */
