@@ -1,27 +1,32 @@
 /*
  * The fault walk. Each case is a scenario through the public interface:
  * create a context, a conv and a plan, run gcl_plan_forward and
- * gcl_plan_forward_cl, write the timeline of a profiled plan, destroy.
+ * gcl_plan_forward_cl, write the timeline of a profiled plan, run
+ * gcl_plan_backward in three cases, destroy.
  * One run with every kind counted (and none failed) learns how many calls
  * of each kind the case makes. Then, for each call n of a kind, the case
  * runs again with only that call failed, and the walk checks:
  *   - the call was reached and the scenario stopped with the kind's status;
  *   - gcl_last_error() names the failure and gcl_last_cl_error() its code;
  *   - a failed gcl_plan_forward left a gathered output array untouched,
- *     and a failed timeline write left no file;
+ *     a failed gcl_plan_backward left every gradient untouched, and a
+ *     failed timeline write left no file;
  *   - with the fault cleared, what survived still works: the plan (made
- *     anew when it was not created) gives the reference result;
- *   - after destroy, no host block from the library is live and no OpenCL
- *     object still holds the device's context.
+ *     anew when it was not created) gives the reference result, and the
+ *     gradients of the fault-free run bit for bit;
+ *   - after destroy, no host block and no counted OpenCL object of the
+ *     library is live, and no OpenCL object still holds a device's
+ *     context.
  *
  * The disk caches are off, so each fresh context builds every program from
  * source and the build faults are reached. Cases on two devices expose two
  * PoCL CPU devices and are skipped under other drivers.
  *
- * The walk fails every call of every kind. GROUPCL_FAULT_WALK=N walks at
- * most N calls of each kind and case instead, spread evenly over them with
- * the first and the last included, for slow builds such as the sanitizer
- * one. Each kind is one test, so Criterion runs the kinds in parallel.
+ * By default the walk fails at most WALK_DEFAULT_CAP calls of each kind
+ * and case, spread evenly over them with the first and the last included.
+ * GROUPCL_FAULT_WALK=all walks every call, and GROUPCL_FAULT_WALK=N sets
+ * another cap. Each kind is one test, so Criterion runs the kinds in
+ * parallel.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "helpers.h"
@@ -79,25 +84,28 @@ typedef struct walk_case {
   /* Nonzero: the test makes the OpenCL context and queue of the first
    * device and passes them to gcl_context_create_from_cl. */
   int callers_queue;
+  /* Nonzero: the scenario also runs gcl_plan_backward, whose first call
+   * builds the backward kernels. */
+  int backward;
 } walk_case;
 
 static const walk_case walk_cases[] = {
-    {"caffe_gemm single profiled", "0:0", LAYER_GROUPED,
-     GCL_ALGORITHM_CAFFE_GEMM, GCL_SCHEDULE_SINGLE, 1, 1, 0},
-    {"direct queues:2", "0:0", LAYER_GROUPED, GCL_ALGORITHM_DIRECT,
-     GCL_SCHEDULE_QUEUES, 2, 0, 0},
+    {"caffe_gemm single profiled, backward", "0:0", LAYER_GROUPED,
+     GCL_ALGORITHM_CAFFE_GEMM, GCL_SCHEDULE_SINGLE, 1, 1, 0, 1},
+    {"direct queues:2, backward", "0:0", LAYER_GROUPED, GCL_ALGORITHM_DIRECT,
+     GCL_SCHEDULE_QUEUES, 2, 0, 0, 1},
     {"depthwise single", "0:0", LAYER_DEPTHWISE, GCL_ALGORITHM_DEPTHWISE,
-     GCL_SCHEDULE_SINGLE, 1, 0, 0},
+     GCL_SCHEDULE_SINGLE, 1, 0, 0, 0},
     {"pointwise queues:2", "0:0", LAYER_POINTWISE, GCL_ALGORITHM_POINTWISE,
-     GCL_SCHEDULE_QUEUES, 2, 0, 0},
+     GCL_SCHEDULE_QUEUES, 2, 0, 0, 0},
     {"gemm_batched queues:2 profiled", "0:0", LAYER_GROUPED,
-     GCL_ALGORITHM_GEMM_BATCHED, GCL_SCHEDULE_QUEUES, 2, 1, 0},
+     GCL_ALGORITHM_GEMM_BATCHED, GCL_SCHEDULE_QUEUES, 2, 1, 0, 0},
     {"winograd single", "0:0", LAYER_GROUPED, GCL_ALGORITHM_WINOGRAD,
-     GCL_SCHEDULE_SINGLE, 1, 0, 0},
-    {"direct devices profiled", "all", LAYER_GROUPED, GCL_ALGORITHM_DIRECT,
-     GCL_SCHEDULE_DEVICES, 1, 1, 0},
+     GCL_SCHEDULE_SINGLE, 1, 0, 0, 0},
+    {"direct devices profiled, backward", "all", LAYER_GROUPED,
+     GCL_ALGORITHM_DIRECT, GCL_SCHEDULE_DEVICES, 1, 1, 0, 1},
     {"depthwise single on the caller's queue", "0:0", LAYER_DEPTHWISE,
-     GCL_ALGORITHM_DEPTHWISE, GCL_SCHEDULE_SINGLE, 1, 0, 1},
+     GCL_ALGORITHM_DEPTHWISE, GCL_SCHEDULE_SINGLE, 1, 0, 1, 0},
 };
 
 #define WALK_CASE_COUNT (sizeof walk_cases / sizeof walk_cases[0])
@@ -143,8 +151,9 @@ static const kind_expectation expectations[GCL_FAULT_KIND_COUNT] = {
 typedef struct walk_data {
   const test_layer *layer;
   float *input, *weights, *bias;
+  float *grad_output; /* the output gradient of the backward pass */
   double *expected, *magnitude;
-  size_t n_in, n_out;
+  size_t n_in, n_out, n_w;
 } walk_data;
 
 static walk_data layer_data[LAYER_COUNT];
@@ -159,16 +168,20 @@ static walk_data *data_for(int layer_index) {
   d->layer = layer;
   d->n_in = test_input_count(layer);
   d->n_out = test_output_count(layer);
+  d->n_w = n_w;
   d->input = malloc(d->n_in * sizeof *d->input);
+  d->grad_output = malloc(d->n_out * sizeof *d->grad_output);
   d->weights = malloc(n_w * sizeof *d->weights);
   d->bias = malloc((size_t)layer->num_output * sizeof *d->bias);
   d->expected = malloc(d->n_out * sizeof *d->expected);
   d->magnitude = malloc(d->n_out * sizeof *d->magnitude);
-  cr_assert(d->input && d->weights && d->bias && d->expected && d->magnitude,
+  cr_assert(d->input && d->grad_output && d->weights && d->bias &&
+                d->expected && d->magnitude,
             "out of memory for the walk's data");
   test_fill(d->input, d->n_in, 31);
   test_fill(d->weights, n_w, 32);
   test_fill(d->bias, (size_t)layer->num_output, 33);
+  test_fill(d->grad_output, d->n_out, 34);
   test_reference_with_magnitude(layer, d->input, d->weights,
                                 layer->bias_term ? d->bias : NULL, d->expected,
                                 d->magnitude);
@@ -428,6 +441,96 @@ static int write_timeline(gcl_plan *plan, walk_outcome *outcome) {
   return record(outcome, "gcl_plan_write_trace", status);
 }
 
+/*
+ * The gradients of a case's first backward pass, made in its counting run.
+ * gcl_plan_backward reduces in a fixed order, so every later pass of the
+ * same plan configuration must give them bit for bit.
+ */
+typedef struct gradients {
+  float *input, *weights, *bias;
+} gradients;
+
+static gradients baselines[WALK_CASE_COUNT];
+
+/* Returns the position of c in walk_cases, where every case that runs the
+ * backward pass must be. */
+static size_t case_index(const walk_case *c) {
+  for (size_t i = 0; i < WALK_CASE_COUNT; i++) {
+    if (&walk_cases[i] == c)
+      return i;
+  }
+  cr_assert_fail("%s: case '%s' is not in walk_cases", point, c->name);
+  return 0;
+}
+
+/* Checks count floats of a backward result against the baseline, or
+ * stores them as the baseline when there is none yet. */
+static void check_gradient(float **baseline, const float *actual,
+                           size_t count, const char *what) {
+  if (*baseline == NULL) {
+    *baseline = malloc((count > 0 ? count : 1) * sizeof **baseline);
+    cr_assert_not_null(*baseline);
+    memcpy(*baseline, actual, count * sizeof *actual);
+    return;
+  }
+  for (size_t i = 0; i < count; i++)
+    cr_assert_eq(memcmp(&actual[i], &(*baseline)[i], sizeof *actual), 0,
+                 "%s: %s element %zu is %.9g, the fault-free pass gave %.9g",
+                 point, what, i, (double)actual[i], (double)(*baseline)[i]);
+}
+
+/* Fails the test unless count floats still hold `unwritten`. */
+static void check_unwritten(const float *data, size_t count,
+                            const char *what) {
+  for (size_t i = 0; i < count; i++)
+    cr_assert_eq(data[i], unwritten, "%s: the failed call wrote %s %zu",
+                 point, what, i);
+}
+
+/* Runs gcl_plan_backward for every gradient, overwriting them. */
+static int run_backward(const walk_case *c, const walk_data *d,
+                        gcl_plan *plan, walk_outcome *outcome) {
+  gradients *baseline = &baselines[case_index(c)];
+  size_t n_bias = d->layer->bias_term ? (size_t)d->layer->num_output : 0;
+  float *grad_input = test_alloc_guarded(d->n_in);
+  float *grad_weights = test_alloc_guarded(d->n_w);
+  float *grad_bias = test_alloc_guarded(n_bias);
+  gcl_backward_args args = {0};
+  gcl_status status;
+
+  for (size_t i = 0; i < d->n_in; i++)
+    grad_input[i] = unwritten;
+  for (size_t i = 0; i < d->n_w; i++)
+    grad_weights[i] = unwritten;
+  for (size_t i = 0; i < n_bias; i++)
+    grad_bias[i] = unwritten;
+  args.input = d->input;
+  args.grad_output = d->grad_output;
+  args.grad_input = grad_input;
+  args.grad_weights = grad_weights;
+  args.grad_bias = n_bias > 0 ? grad_bias : NULL;
+  args.overwrite = 1;
+
+  status = gcl_plan_backward(plan, &args);
+  if (status == GCL_SUCCESS) {
+    check_gradient(&baseline->input, grad_input, d->n_in, "grad_input");
+    check_gradient(&baseline->weights, grad_weights, d->n_w, "grad_weights");
+    check_gradient(&baseline->bias, grad_bias, n_bias, "grad_bias");
+  } else {
+    /* gcl_plan_backward leaves the caller's arrays untouched on failure. */
+    check_unwritten(grad_input, d->n_in, "grad_input");
+    check_unwritten(grad_weights, d->n_w, "grad_weights");
+    check_unwritten(grad_bias, n_bias, "grad_bias");
+  }
+  test_check_guard(grad_input, d->n_in, point);
+  test_check_guard(grad_weights, d->n_w, point);
+  test_check_guard(grad_bias, n_bias, point);
+  free(grad_input);
+  free(grad_weights);
+  free(grad_bias);
+  return record(outcome, "gcl_plan_backward", status);
+}
+
 /* Runs the scenario up to its first failure and leaves what exists in
  * objects. */
 static void run_scenario(const walk_case *c, const walk_data *d,
@@ -449,8 +552,10 @@ static void run_scenario(const walk_case *c, const walk_data *d,
     return;
   if (!run_cl_buffers(d, objects->context, objects->plan, outcome))
     return;
-  if (c->profile)
-    write_timeline(objects->plan, outcome);
+  if (c->profile && !write_timeline(objects->plan, outcome))
+    return;
+  if (c->backward)
+    run_backward(c, d, objects->plan, outcome);
 }
 
 /* With the faults cleared, makes what is missing and runs the plan again
@@ -482,6 +587,11 @@ static void check_survivors(const walk_case *c, const walk_data *d,
   run_cl_buffers(d, objects->context, objects->plan, &outcome);
   cr_assert_eq(outcome.status, GCL_SUCCESS,
                "%s: gcl_plan_forward_cl after the fault: %s", point,
+               outcome.message);
+  if (c->backward)
+    run_backward(c, d, objects->plan, &outcome);
+  cr_assert_eq(outcome.status, GCL_SUCCESS,
+               "%s: gcl_plan_backward after the fault: %s", point,
                outcome.message);
 }
 
@@ -642,19 +752,29 @@ static void check_leaks(void) {
 #endif
 }
 
-/* Returns the cap GROUPCL_FAULT_WALK sets on the calls walked per kind and
- * case, or 0 for no cap. */
+/*
+ * Calls walked per kind and case unless GROUPCL_FAULT_WALK says otherwise.
+ * It bounds the walk's time, because the cases that run the backward pass
+ * make up to 80 allocations each, and each walked call costs a fresh
+ * context and fresh program builds.
+ */
+#define WALK_DEFAULT_CAP 32
+
+/* Returns the cap on the calls walked per kind and case: WALK_DEFAULT_CAP,
+ * the number GROUPCL_FAULT_WALK gives, or 0 for "all". */
 static long walk_cap(void) {
   const char *value = getenv("GROUPCL_FAULT_WALK");
   char *end;
   long cap;
 
   if (value == NULL || value[0] == '\0')
+    return WALK_DEFAULT_CAP;
+  if (strcmp(value, "all") == 0)
     return 0;
   cap = strtol(value, &end, 10);
   cr_assert(*end == '\0' && cap >= 1,
-            "GROUPCL_FAULT_WALK is '%s'; set it to a number of calls of at "
-            "least 1, or unset it to walk every call",
+            "GROUPCL_FAULT_WALK is '%s'; set it to 'all' or to a number of "
+            "calls of at least 1",
             value);
   return cap;
 }
@@ -781,7 +901,7 @@ static void remove_cache_folder(const char *folder) {
 Test(fault_walk, disk_cache) {
   static const walk_case disk_case = {
       "direct single, warm disk cache", "0:0", LAYER_GROUPED,
-      GCL_ALGORITHM_DIRECT, GCL_SCHEDULE_SINGLE, 1, 0, 0};
+      GCL_ALGORITHM_DIRECT, GCL_SCHEDULE_SINGLE, 1, 0, 0, 0};
   static const gcl_fault_kind kinds[] = {GCL_FAULT_ALLOC, GCL_FAULT_PROGRAM};
   const walk_data *d;
   char cache_folder[64];
