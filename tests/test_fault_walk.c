@@ -753,8 +753,8 @@ static void check_leaks(void) {
 }
 
 /*
- * Calls walked per kind and case unless GROUPCL_FAULT_WALK says otherwise.
- * It bounds the walk's time, because the cases that run the backward pass
+ * Calls walked per kind and case unless GROUPCL_FAULT_WALK sets another
+ * cap. It bounds the walk's time, because the cases that run the backward pass
  * make up to 80 allocations each, and each walked call costs a fresh
  * context and fresh program builds.
  */
