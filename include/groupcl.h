@@ -205,7 +205,8 @@ GCL_API void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
 
 /*
  * Checks the parts of the layer that do not depend on the input size: axes,
- * group divisibility, kernel, stride, pad and dilation ranges.
+ * group divisibility, kernel, stride, pad and dilation ranges, and that the
+ * weight tensor's size in bytes fits in int64_t.
  */
 GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
 
@@ -214,7 +215,8 @@ GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
  * and writes the output shape, computed per spatial axis as in Caffe:
  *   out = (in + 2*pad - (dilation*(kernel-1) + 1)) / stride + 1
  * An axis whose dilated window is larger than the padded input is rejected
- * rather than reported as size 1.
+ * rather than reported as size 1. So is an input or output tensor whose
+ * size in bytes does not fit in int64_t.
  */
 GCL_API gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
                                  const int64_t *input_shape,
