@@ -41,6 +41,14 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                           int64_t image_elements, const char *what,
                           cl_int *buffer_elements);
 
+/*
+ * Returns a * b, or INT64_MAX when the product does not fit. Both must be
+ * at least 0. Sizes that combine axes of different tensors, such as the
+ * im2col column matrix, are not bounded by validation, so the limit
+ * checks multiply them with this.
+ */
+int64_t gcl_mul_saturated(int64_t a, int64_t b);
+
 /* Largest element count an algorithm may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 
