@@ -418,6 +418,9 @@ static const input_case input_cases[] = {
                                         NULL}},
     {"depth_negative", 3, 5, {1, 4, -2, 8, 8},
      {"size -2 on the depth axis", NULL, NULL}},
+    {"elements_above_limit", 3, 5, {1, 4, 2147483647, 2147483647, 65536},
+     {"has more than 2305843009213693951 elements", "within 64 bits",
+      NULL}},
 };
 
 ParameterizedTestParameters(output_shape, rejects_input_shape) {
@@ -435,6 +438,46 @@ ParameterizedTest(size_t *index, output_shape, rejects_input_shape) {
   status = gcl_conv_output_shape(&desc, c->rank, c->shape, output_shape);
   assert_status(status, GCL_ERROR_SHAPE_MISMATCH, c->name);
   expect_fragments(c->fragments, c->name);
+}
+
+/* ---- tensor size limit -------------------------------------------------- */
+
+/* Every tensor's size in bytes must fit in int64_t: 2^61 - 1 floats. */
+Test(element_limit, accepts_input_below_limit) {
+  const int64_t input_shape[4] = {1, 4, 2147483647, (int64_t)1 << 27};
+  int64_t output_shape[4];
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 2, 4, 4, 1);
+  assert_status(gcl_conv_output_shape(&desc, 4, input_shape, output_shape),
+                GCL_SUCCESS, "input of 2^60 elements");
+  cr_assert_eq(output_shape[3], (int64_t)1 << 27);
+}
+
+Test(element_limit, rejects_weights_above_limit) {
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 3, 1024, 1024, 1 << 20);
+  assert_status(gcl_conv_validate(&desc), GCL_ERROR_INVALID_LAYER,
+                "weights of 2^80 elements");
+  assert_error_contains("the weights (1024, 1024, 1048576, 1048576, "
+                        "1048576) have more than",
+                        "weights of 2^80 elements");
+}
+
+Test(element_limit, rejects_output_above_limit) {
+  /* Padding makes the output far larger than the 1x1x1 input. */
+  const int64_t input_shape[5] = {1, 1, 1, 1, 1};
+  int64_t output_shape[5];
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 3, 1, 1 << 30, 1);
+  desc.pad[0] = desc.pad[1] = desc.pad[2] = 1 << 30;
+  assert_status(gcl_conv_output_shape(&desc, 5, input_shape, output_shape),
+                GCL_ERROR_INVALID_LAYER, "output of 2^123 elements");
+  assert_error_contains("the output shape (1, 1073741824, 2147483649, "
+                        "2147483649, 2147483649) has more than",
+                        "output of 2^123 elements");
 }
 
 /* ---- weight shape ---------------------------------------------------------- */

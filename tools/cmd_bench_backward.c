@@ -152,7 +152,7 @@ static int parse_backward(int argc, char **argv, backward_request *request) {
   request->options.backward = 1;
   request->runs = DEFAULT_RUNS;
   request->peak_gflops = DEFAULT_PEAK_GFLOPS;
-  optind = 1;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":", backward_options, NULL)) !=
          -1) {
     int rc;
