@@ -1,7 +1,10 @@
 #!/bin/sh
 # Runs the forward suite again with PoCL exposing two CPU devices: once with
 # a context on both and once on the second device alone, so nothing depends
-# on being device 0. Skips (exit 77) where PoCL is not the OpenCL driver.
+# on being device 0. Then runs the backward suite's placement test on both
+# devices, where its "devices" placement spreads the groups over the two
+# and must match the single-device results. Skips (exit 77) where PoCL is
+# not the OpenCL driver.
 set -eu
 builddir=${builddir:-.}
 
@@ -16,3 +19,8 @@ for spec in all 0:1; do
   POCL_DEVICES="pthread pthread" GROUPCL_DEVICES=$spec \
     "$builddir/tests/test_forward" --short-filename
 done
+
+echo "backward placements with POCL_DEVICES='pthread pthread' GROUPCL_DEVICES=all"
+POCL_DEVICES="pthread pthread" GROUPCL_DEVICES=all \
+  "$builddir/tests/test_backward" --short-filename \
+  --filter 'backward/every_placement'
