@@ -90,7 +90,7 @@ void test_expect_close(const test_layer *layer, const float *actual,
   }
 }
 
-/* ---- reference tensors with rounding bounds ------------------------------- */
+/* ---- reference tensors with rounding bounds ------------------------------ */
 
 static double *doubles_from(const float *data, size_t count, int absolute) {
   double *wide = malloc((count > 0 ? count : 1) * sizeof *wide);
@@ -238,7 +238,7 @@ void test_expect_tensor_close(const char *label, const float *actual,
   }
 }
 
-/* ---- finite differences on the reference ----------------------------------- */
+/* ---- finite differences on the reference --------------------------------- */
 
 /*
  * The loss is linear in every single element, so the step need not be

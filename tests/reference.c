@@ -200,7 +200,7 @@ static void visit_links(const test_layer *layer, link_visitor visit,
       }
 }
 
-/* ---- forward and backward from the links ---------------------------------- */
+/* ---- forward and backward from the links --------------------------------- */
 
 typedef struct pass_state {
   const double *input, *weights, *grad_output;
@@ -305,7 +305,7 @@ void test_reference_backward(const test_layer *layer, const double *input,
     bias_gradient(layer, grad_output, gradients->bias);
 }
 
-/* ---- finite differences ---------------------------------------------------- */
+/* ---- finite differences -------------------------------------------------- */
 
 double test_reference_loss(const test_layer *layer,
                            const test_operands *operands,

@@ -28,7 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the layers ------------------------------------------------------------ */
+/* ---- the layers ---------------------------------------------------------- */
 
 /* For convolutions the trailing fields are TEST_PLAIN_CONVOLUTION or
  * (0, pad_asymmetric, pad_after, {0}). For transposed layers they are
@@ -66,8 +66,12 @@ static const test_layer backward_layers[] = {
      TEST_PLAIN_CONVOLUTION},
     {"2d_wide_rows_group2_k20", 2, 3, 4, 20, 2, {6, 37}, {3, 3}, {1, 1},
      {1, 1}, {1, 1}, 1, TEST_PLAIN_CONVOLUTION},
+    {"1d_kernel16_group1", 1, 2, 2, 3, 1, {40}, {16}, {1}, {0}, {1}, 0,
+     TEST_PLAIN_CONVOLUTION},
     {"2d_pad_above_kernel", 2, 1, 2, 2, 1, {3, 4}, {2, 2}, {2, 1}, {3, 2},
      {1, 1}, 1, TEST_PLAIN_CONVOLUTION},
+    {"2d_pad_after_above_window", 2, 2, 2, 4, 1, {3, 4}, {2, 3}, {2, 3},
+     {0, 4}, {2, 1}, 1, 0, 1, {5, 0}, {0, 0}},
     {"3d_group4", 3, 2, 4, 8, 4, {4, 5, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1},
      {1, 1, 1}, 1, TEST_PLAIN_CONVOLUTION},
     {"3d_depthwise_mult2_stride2", 3, 1, 3, 6, 3, {5, 6, 6}, {3, 3, 3},
@@ -77,10 +81,14 @@ static const test_layer backward_layers[] = {
      1, 0, {0}, {1}},
     {"t1d_input_below_kernel", 1, 2, 2, 4, 2, {1}, {3}, {1}, {1}, {1}, 1, 1,
      0, {0}, {0}},
+    {"t1d_stride7_kernel1_output_pad6", 1, 2, 3, 3, 1, {5}, {1}, {7}, {0},
+     {1}, 1, 1, 0, {0}, {6}},
     {"t1d_pad_above_kernel", 1, 2, 2, 2, 1, {4}, {2}, {2}, {3}, {1}, 1, 1, 0,
      {0}, {0}},
     {"t2d_group1_output_padding", 2, 2, 3, 4, 1, {5, 5}, {3, 3}, {2, 2},
      {1, 1}, {1, 1}, 1, 1, 0, {0, 0}, {1, 1}},
+    {"t2d_group1_k40", 2, 1, 8, 40, 1, {3, 3}, {3, 3}, {2, 2}, {1, 1},
+     {1, 1}, 1, 1, 0, {0, 0}, {1, 0}},
     {"t2d_group3_dilation_stride", 2, 1, 3, 6, 3, {5, 4}, {3, 3}, {2, 3},
      {2, 1}, {2, 2}, 1, 1, 0, {0, 0}, {1, 2}},
     {"t2d_group4_kernel4", 2, 1, 8, 8, 4, {4, 5}, {4, 4}, {2, 2}, {1, 1},
@@ -97,10 +105,14 @@ static const test_layer backward_layers[] = {
      {1, 1}, 1, 1, 0, {0, 0}, {1, 1}},
     {"t2d_output_padding_below_dilation", 2, 1, 4, 4, 2, {4, 5}, {3, 2},
      {2, 1}, {2, 1}, {3, 2}, 1, 1, 0, {0, 0}, {2, 1}},
+    {"t2d_pads_above_kernel_asymmetric", 2, 2, 2, 4, 2, {3, 4}, {2, 3},
+     {1, 2}, {3, 0}, {1, 1}, 1, 1, 1, {0, 4}, {0, 1}},
     {"t2d_asymmetric_pads", 2, 2, 4, 4, 1, {4, 3}, {3, 3}, {2, 2}, {1, 0},
      {1, 1}, 0, 1, 1, {0, 2}, {1, 1}},
     {"t3d_group2_output_padding", 3, 1, 4, 4, 2, {3, 3, 3}, {2, 2, 2},
      {2, 2, 2}, {0, 0, 0}, {1, 1, 1}, 1, 1, 0, {0, 0, 0}, {1, 0, 1}},
+    {"t3d_stride_above_kernel", 3, 1, 2, 4, 2, {2, 3, 2}, {1, 2, 2},
+     {3, 3, 2}, {0, 0, 1}, {1, 1, 1}, 1, 1, 0, {0, 0, 0}, {2, 1, 1}},
     {"t3d_depthwise_dilation2", 3, 2, 3, 3, 3, {2, 3, 3}, {3, 2, 2},
      {1, 2, 1}, {1, 1, 0}, {2, 1, 2}, 0, 1, 0, {0, 0, 0}, {0, 0, 0}},
 };
@@ -172,7 +184,7 @@ static void data_close(layer_data *d) {
   test_expected_free(&d->expected);
 }
 
-/* ---- device runs ----------------------------------------------------------- */
+/* ---- device runs --------------------------------------------------------- */
 
 /* The gradients a call requests. */
 enum {
@@ -351,7 +363,7 @@ static void expect_same_gradients(const layer_data *d,
                    "grad_bias");
 }
 
-/* ---- against the reference ------------------------------------------------- */
+/* ---- against the reference ----------------------------------------------- */
 
 ParameterizedTestParameters(backward, matches_reference) {
   return layer_params();
@@ -387,7 +399,7 @@ ParameterizedTest(size_t *index, backward, matches_reference) {
   gcl_context_destroy(context);
 }
 
-/* ---- accumulate or overwrite ------------------------------------------------ */
+/* ---- accumulate or overwrite --------------------------------------------- */
 
 ParameterizedTestParameters(backward, accumulates_unless_overwrite) {
   return layer_params();
@@ -470,7 +482,7 @@ ParameterizedTest(size_t *index, backward, accumulates_unless_overwrite) {
   gcl_context_destroy(context);
 }
 
-/* ---- some gradients only ------------------------------------------------------ */
+/* ---- some gradients only ------------------------------------------------- */
 
 ParameterizedTestParameters(backward, partial_requests) {
   return layer_params();
@@ -517,7 +529,7 @@ ParameterizedTest(size_t *index, backward, partial_requests) {
   gcl_context_destroy(context);
 }
 
-/* ---- repeatability ----------------------------------------------------------- */
+/* ---- repeatability ------------------------------------------------------- */
 
 ParameterizedTestParameters(backward, repeats_bitwise) {
   return layer_params();
@@ -561,7 +573,7 @@ ParameterizedTest(size_t *index, backward, repeats_bitwise) {
   gcl_context_destroy(context);
 }
 
-/* ---- every placement ------------------------------------------------------ */
+/* ---- every placement ----------------------------------------------------- */
 
 /* What a plan's placement does with the layer. */
 typedef struct placement_shape {
@@ -666,7 +678,7 @@ ParameterizedTest(size_t *index, backward, every_placement) {
   gcl_context_destroy(context);
 }
 
-/* ---- output_padding ------------------------------------------------------------ */
+/* ---- output_padding ------------------------------------------------------ */
 
 static const test_layer *find_layer(const char *name) {
   for (size_t i = 0; i < LAYER_COUNT; i++)
@@ -733,7 +745,7 @@ Test(transposed, output_padding_holds_taps_and_bias) {
   gcl_context_destroy(context);
 }
 
-/* ---- argument errors ----------------------------------------------------------- */
+/* ---- argument errors ----------------------------------------------------- */
 
 typedef struct args_fixture {
   gcl_context *context;

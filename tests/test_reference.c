@@ -109,7 +109,7 @@ Test(reference, library_and_test_references_agree) {
   }
 }
 
-/* ---- transposed layers, asymmetric pads and gradients ------------------- */
+/* ---- transposed layers, asymmetric pads and gradients -------------------- */
 
 /* Builds a 1-D test layer of one group with the given geometry. */
 static test_layer layer_1d(const char *name, int64_t width, int64_t kernel,
