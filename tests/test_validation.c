@@ -474,11 +474,12 @@ Test(element_limit, rejects_output_above_limit) {
   gcl_conv_desc desc;
 
   gcl_conv_desc_init(&desc, 3, 1, 1 << 30, 1);
-  desc.pad[0] = desc.pad[1] = desc.pad[2] = 1 << 30;
+  /* Each axis stays within the per-axis limit 2^31 - 1. */
+  desc.pad[0] = desc.pad[1] = desc.pad[2] = (1 << 30) - 1;
   assert_status(gcl_conv_output_shape(&desc, 5, input_shape, output_shape),
                 GCL_ERROR_INVALID_LAYER, "output of 2^123 elements");
-  assert_error_contains("the output shape (1, 1073741824, 2147483649, "
-                        "2147483649, 2147483649) has more than",
+  assert_error_contains("the output shape (1, 1073741824, 2147483647, "
+                        "2147483647, 2147483647) has more than",
                         "output of 2^123 elements");
 }
 

@@ -360,9 +360,10 @@ gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
       return empty_output(desc, axis, input);
     if (size > GCL_MAX_EXTENT)
       return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                      "invalid deconvolution: the output size %" PRId64
+                      "invalid %s: the output size %" PRId64
                       " on the %s axis exceeds the limit %" PRId64,
-                      size, gcl_axis_name(desc->spatial_dims, axis),
+                      layer_kind(desc), size,
+                      gcl_axis_name(desc->spatial_dims, axis),
                       GCL_MAX_EXTENT);
     output_shape[2 + axis] = size;
   }
