@@ -230,7 +230,8 @@ GCL_API void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
 
 /*
  * Checks the parts of the layer that do not depend on the input size: axes,
- * group divisibility, kernel, stride, pad and dilation ranges.
+ * group divisibility, kernel, stride, pad and dilation ranges, and that the
+ * weight tensor's size in bytes fits in int64_t.
  */
 GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
 
@@ -243,7 +244,8 @@ GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
  *   transposed   out = stride*(in-1) + dilation*(kernel-1) + 1
  *                      - before - after + output_padding
  * An axis whose dilated window is larger than the padded input, or whose
- * transposed output would be below 1, is rejected.
+ * transposed output would be below 1, is rejected. So is an input or
+ * output tensor whose size in bytes does not fit in int64_t.
  */
 GCL_API gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
                                  const int64_t *input_shape,

@@ -897,3 +897,72 @@ Test(npy, free_accepts_empty_array) {
   cr_assert_null(array.data);
   cr_assert_eq(array.count, 0);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Reading from memory                                                      */
+
+Test(npy, read_memory_matches_file) {
+  static const int64_t shape[2] = {3, 5};
+  char path[PATH_CAPACITY];
+  char error[ERROR_CAPACITY] = "";
+  float values[15];
+  unsigned char *bytes;
+  size_t size;
+  npy_array array;
+
+  fill_pattern(values, 15);
+  make_path(path, "memory.npy");
+  cr_assert_eq(npy_write(path, 2, shape, values, error, sizeof error), 0,
+               "npy_write failed: %s", error);
+  bytes = read_file(path, &size);
+
+  cr_assert_eq(npy_read_memory(bytes, size, "buffer", &array, error,
+                               sizeof error),
+               0, "npy_read_memory failed: %s", error);
+  free(bytes);
+  cr_assert_eq(array.rank, 2);
+  cr_assert_eq(array.shape[0], 3);
+  cr_assert_eq(array.shape[1], 5);
+  cr_assert_eq(array.count, 15);
+  cr_assert_eq(memcmp(array.data, values, sizeof values), 0,
+               "data read from memory differ from the data written");
+  npy_array_free(&array);
+}
+
+Test(npy, read_memory_rejects_truncation) {
+  static const float body[6];
+  unsigned char buffer[256];
+  char error[ERROR_CAPACITY] = "";
+  npy_array array;
+  size_t size = build_npy(
+      buffer, sizeof buffer, 1,
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}", 64, body,
+      sizeof body);
+
+  /* Every proper prefix ends inside the preamble, header or data. */
+  for (size_t length = 0; length < size; length++) {
+    cr_assert_eq(npy_read_memory(buffer, length, "prefix", &array, error,
+                                 sizeof error),
+                 -1, "a prefix of %zu of %zu bytes was accepted", length,
+                 size);
+    cr_assert_null(array.data, "data must be NULL after a failed read");
+    assert_contains(error, "prefix");
+  }
+  cr_assert_eq(npy_read_memory(buffer, size, "whole", &array, error,
+                               sizeof error),
+               0, "the whole buffer was rejected: %s", error);
+  npy_array_free(&array);
+}
+
+Test(npy, read_memory_rejects_null_arguments) {
+  char error[ERROR_CAPACITY] = "";
+  npy_array array;
+
+  cr_assert_eq(npy_read_memory(NULL, 10, "buffer", &array, error,
+                               sizeof error),
+               -1);
+  assert_contains(error, "must not be NULL");
+  cr_assert_eq(npy_read_memory(NULL, 0, "empty", &array, error, sizeof error),
+               -1);
+  assert_contains(error, "empty is not a .npy file");
+}

@@ -289,6 +289,17 @@ int cli_report_getopt_error(const char *command, int result, char **argv,
   return cli_usage_error(command, "unknown option '%s'.", consumed);
 }
 
+void cli_reset_getopt(void) {
+  /*
+   * With optind = 1, glibc 2.36 goes on reading the previous argv when that
+   * parse stopped inside a cluster such as "-qh": a later "-a" then returns
+   * 'h'. glibc's getopt_core.h defines optind = 0 as a full restart.
+   */
+  optind = 0;
+  /* Messages come from cli_report_getopt_error only. */
+  opterr = 0;
+}
+
 int cli_check_no_operands(const char *command, int argc, char **argv) {
   if (optind < argc) {
     return cli_usage_error(command,

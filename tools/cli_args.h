@@ -91,6 +91,13 @@ const char *cli_option_name(const struct option *options, int code);
 int cli_report_getopt_error(const char *command, int result, char **argv,
                             const struct option *options);
 
+/*
+ * Resets getopt_long to start on a new argv, including the position inside
+ * a cluster of short options that an earlier parse may have stopped in.
+ * Every option parser calls it first.
+ */
+void cli_reset_getopt(void);
+
 /* Reports arguments left after the options, which no subcommand takes. */
 int cli_check_no_operands(const char *command, int argc, char **argv);
 

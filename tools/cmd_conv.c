@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 #include "conv_layer.h"
 #include "npy.h"
@@ -43,20 +44,6 @@ static const struct option conv_options[] = {
     {"verbose", no_argument, NULL, OPTION_VERBOSE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-typedef struct conv_request {
-  const char *input_path;
-  const char *weights_path;
-  const char *bias_path; /* NULL: the layer has no bias */
-  const char *output_path;
-  const char *device_spec; /* NULL: GROUPCL_DEVICES, else "auto" */
-  conv_layer_flags layer;
-  gcl_algorithm algorithm;
-  gcl_plan_options schedule; /* only schedule and queues are read */
-  const char *trace_path;    /* NULL: no timeline */
-  int verbose;
-  int show_help;
-} conv_request;
 
 /* Everything one run holds, so that a single function can release it. */
 typedef struct conv_job {
@@ -182,13 +169,14 @@ static int parse_conv_option(int code, const char *text,
   }
 }
 
-static int parse_conv_options(int argc, char **argv, conv_request *request) {
+int parse_conv_options(int argc, char **argv, conv_request *request) {
   memset(request, 0, sizeof *request);
   conv_layer_flags_init(&request->layer);
   request->algorithm = GCL_ALGORITHM_AUTO;
   gcl_plan_options_init(&request->schedule);
 
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", conv_options, NULL)) != -1) {
     if (code == '?' || code == ':') {
       return cli_report_getopt_error(COMMAND, code, argv, conv_options);

@@ -18,6 +18,7 @@
 
 #include "atomic_file.h"
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 #include "conv_layer.h"
 #include "npy.h"
@@ -64,29 +65,9 @@ static const struct option backward_options[] = {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
 
-/* The gradients the command can write, in the order it writes them. */
-enum gradient_kind {
-  GRADIENT_INPUT,
-  GRADIENT_WEIGHTS,
-  GRADIENT_BIAS,
-  GRADIENT_COUNT
-};
-
 static const char *const gradient_options[GRADIENT_COUNT] = {
     "--grad-input", "--grad-weights", "--grad-bias"};
 
-typedef struct backward_request {
-  const char *input_path;
-  const char *weights_path;
-  const char *grad_output_path;
-  const char *gradient_paths[GRADIENT_COUNT]; /* NULL: not requested */
-  const char *device_spec; /* NULL: GROUPCL_DEVICES, else "auto" */
-  conv_layer_flags layer;
-  gcl_plan_options schedule; /* only schedule and queues are read */
-  int check;
-  int verbose;
-  int show_help;
-} backward_request;
 
 /* One requested gradient: its shape, the device result and its file. */
 typedef struct gradient {
@@ -176,7 +157,7 @@ static void print_backward_help(void) {
 }
 
 static int parse_backward_option(int code, const char *text,
-                                 backward_request *request) {
+                                 conv_backward_request *request) {
   if (conv_layer_flags_has_option(code)) {
     return conv_layer_flags_parse(COMMAND, code, text, &request->layer);
   }
@@ -223,7 +204,7 @@ static int parse_backward_option(int code, const char *text,
  * Requires at least one gradient file and distinct names, because a second
  * gradient written to the same path would replace the first.
  */
-static int check_gradient_paths(const backward_request *request) {
+static int check_gradient_paths(const conv_backward_request *request) {
   const char *const *paths = request->gradient_paths;
   if (paths[GRADIENT_INPUT] == NULL && paths[GRADIENT_WEIGHTS] == NULL &&
       paths[GRADIENT_BIAS] == NULL) {
@@ -247,7 +228,7 @@ static int check_gradient_paths(const backward_request *request) {
   return 0;
 }
 
-static int check_required_options(const backward_request *request) {
+static int check_required_options(const conv_backward_request *request) {
   if (request->input_path == NULL) {
     return cli_usage_error(COMMAND, "missing --input, the input .npy file.");
   }
@@ -263,13 +244,14 @@ static int check_required_options(const backward_request *request) {
   return check_gradient_paths(request);
 }
 
-static int parse_backward_options(int argc, char **argv,
-                                  backward_request *request) {
+int parse_conv_backward_options(int argc, char **argv,
+                                conv_backward_request *request) {
   memset(request, 0, sizeof *request);
   conv_layer_flags_init(&request->layer);
   gcl_plan_options_init(&request->schedule);
 
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", backward_options, NULL)) !=
          -1) {
     if (code == '?' || code == ':') {
@@ -295,7 +277,7 @@ static int parse_backward_options(int argc, char **argv,
 }
 
 /* Reads the arrays, builds the layer and checks it, DY's shape included. */
-static int prepare_layer(const backward_request *request, backward_job *job) {
+static int prepare_layer(const conv_backward_request *request, backward_job *job) {
   conv_layer *layer = &job->layer;
   const int bias_term = request->gradient_paths[GRADIENT_BIAS] != NULL;
 
@@ -318,7 +300,7 @@ static int prepare_layer(const backward_request *request, backward_job *job) {
 }
 
 /* Requires DY to have exactly the shape of the layer's output. */
-static int check_grad_output_shape(const backward_request *request,
+static int check_grad_output_shape(const conv_backward_request *request,
                                    const backward_job *job) {
   const conv_layer *layer = &job->layer;
   const npy_array *grad_output = &job->grad_output;
@@ -350,7 +332,7 @@ static int check_grad_output_shape(const backward_request *request,
 }
 
 /* Sets the shape of each requested gradient and allocates its values. */
-static int allocate_gradients(const backward_request *request,
+static int allocate_gradients(const conv_backward_request *request,
                               backward_job *job) {
   const conv_layer *layer = &job->layer;
   const npy_array *sources[GRADIENT_COUNT] = {&layer->input, &layer->weights,
@@ -380,7 +362,7 @@ static int allocate_gradients(const backward_request *request,
 }
 
 /* Creates the context, the conv and a plan that prepares the backward pass. */
-static int plan_on_device(const backward_request *request,
+static int plan_on_device(const conv_backward_request *request,
                           backward_job *job) {
   const conv_layer *layer = &job->layer;
   int rc = cli_create_context(COMMAND, request->device_spec, &job->context);
@@ -417,7 +399,7 @@ static int plan_on_device(const backward_request *request,
 }
 
 /* Runs the backward pass and reports the times with --verbose. */
-static int run_on_device(const backward_request *request, backward_job *job) {
+static int run_on_device(const conv_backward_request *request, backward_job *job) {
   const double plan_start = cli_now_ms();
   const int rc = plan_on_device(request, job);
   if (rc != 0) {
@@ -652,7 +634,7 @@ static void discard_temporaries(backward_job *job) {
  * path that names a folder fails here, because renaming onto it would fail
  * only after other gradients had been renamed into place.
  */
-static int write_temporaries(const backward_request *request,
+static int write_temporaries(const conv_backward_request *request,
                              backward_job *job) {
   char error[512];
   for (int kind = 0; kind < GRADIENT_COUNT; kind++) {
@@ -685,7 +667,7 @@ static int write_temporaries(const backward_request *request,
  * NOTE: a file that existed at such a path before the run is lost then,
  * because the rename had already replaced it.
  */
-static int publish_temporaries(const backward_request *request,
+static int publish_temporaries(const conv_backward_request *request,
                                backward_job *job) {
   char error[512];
   for (int kind = 0; kind < GRADIENT_COUNT; kind++) {
@@ -711,7 +693,7 @@ static int publish_temporaries(const backward_request *request,
 }
 
 /* Writes all requested gradients, or none of them. */
-static int write_gradients(const backward_request *request,
+static int write_gradients(const conv_backward_request *request,
                            backward_job *job) {
   int rc = write_temporaries(request, job);
   if (rc == 0) {
@@ -736,7 +718,7 @@ static void release_job(backward_job *job) {
   conv_layer_free(&job->layer);
 }
 
-static int run_backward(const backward_request *request) {
+static int run_backward(const conv_backward_request *request) {
   backward_job job;
   memset(&job, 0, sizeof job);
 
@@ -762,8 +744,8 @@ static int run_backward(const backward_request *request) {
 }
 
 int cmd_conv_backward(int argc, char **argv) {
-  backward_request request;
-  const int rc = parse_backward_options(argc, argv, &request);
+  conv_backward_request request;
+  const int rc = parse_conv_backward_options(argc, argv, &request);
   if (rc != 0) {
     return rc;
   }

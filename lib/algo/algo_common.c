@@ -30,6 +30,12 @@ void gcl_geometry_build_options(const gcl_geometry *g, char *buffer,
            (long long)g->dilation[2]);
 }
 
+int64_t gcl_mul_saturated(int64_t a, int64_t b) {
+  if (a != 0 && b > INT64_MAX / a)
+    return INT64_MAX;
+  return a * b;
+}
+
 gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
                              const char *file_name, const char *options,
                              const char *kernel_name, cl_kernel *kernel) {

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 
 int64_t gcl_im2col_column_elements(const gcl_geometry *g) {
-  return g->channels * g->kernel_size * g->out_size;
+  return gcl_mul_saturated(gcl_mul_saturated(g->channels, g->kernel_size),
+                           g->out_size);
 }
 
 int gcl_im2col_supports(const gcl_geometry *g, char *reason,

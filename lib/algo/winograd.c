@@ -64,18 +64,20 @@ static winograd_tile choose_tile(const gcl_geometry *g) {
   return tile;
 }
 
+/* The three sizes below saturate at INT64_MAX, for winograd_supports. */
 static int64_t transformed_elements(const gcl_geometry *g,
                                     const winograd_tile *t) {
-  return POSITIONS * g->channels * t->tiles_padded;
+  return gcl_mul_saturated(POSITIONS * g->channels, t->tiles_padded);
 }
 
 static int64_t product_elements(const gcl_geometry *g,
                                 const winograd_tile *t) {
-  return POSITIONS * g->group * t->tiles_padded * t->kg_padded;
+  return gcl_mul_saturated(POSITIONS * g->group,
+                           gcl_mul_saturated(t->tiles_padded, t->kg_padded));
 }
 
 static int64_t filter_elements(const gcl_geometry *g, const winograd_tile *t) {
-  return POSITIONS * g->channels * t->kg_padded;
+  return gcl_mul_saturated(POSITIONS * g->channels, t->kg_padded);
 }
 
 /* Returns 1 if the layer is a 2-D 3x3 convolution at stride 1 and
