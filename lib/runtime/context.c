@@ -43,7 +43,7 @@ static gcl_context *allocate_context(size_t device_count) {
   context->devices = calloc(device_count, sizeof *context->devices);
   context->programs = gcl_program_cache_create();
   if (context->devices == NULL || context->programs == NULL ||
-      mtx_init(&context->lock, mtx_plain) != thrd_success) {
+      pthread_mutex_init(&context->lock, NULL) != 0) {
     gcl_program_cache_destroy(context->programs);
     free(context->devices);
     free(context);
@@ -218,7 +218,7 @@ void gcl_context_destroy(gcl_context *context) {
     if (slot->cl_ctx != NULL)
       clReleaseContext(slot->cl_ctx);
   }
-  mtx_destroy(&context->lock);
+  pthread_mutex_destroy(&context->lock);
   free(context->devices);
   free(context);
 }

@@ -5,7 +5,7 @@
 #include "groupcl.h"
 #include "program/program_cache.h"
 
-#include <threads.h>
+#include <pthread.h>
 
 typedef struct gcl_device_slot {
   cl_platform_id platform;
@@ -25,7 +25,7 @@ struct gcl_context {
   size_t device_count;
   gcl_device_slot *devices;
   gcl_program_cache *programs;
-  mtx_t lock; /* guards the devices' throughput */
+  pthread_mutex_t lock; /* guards the devices' throughput */
 };
 
 #endif

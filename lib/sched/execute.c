@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 #include <time.h>
 
 /* A slot's part of a full tensor: one row of bytes per image. */
@@ -82,7 +82,7 @@ typedef struct device_job {
   float *gathered;     /* the full output tensor on the host */
   gcl_status status;
   char message[4096];
-  thrd_t thread;
+  pthread_t thread;
   int started;
 } device_job;
 
@@ -228,7 +228,7 @@ static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
 }
 
 /* Thread body: runs every slot of one device, then waits for its queue. */
-static int run_device_job(void *argument) {
+static void *run_device_job(void *argument) {
   device_job *job = argument;
   gcl_plan *plan = job->plan;
   gcl_status status = GCL_SUCCESS;
@@ -255,7 +255,7 @@ static int run_device_job(void *argument) {
   job->status = status;
   if (status != GCL_SUCCESS)
     snprintf(job->message, sizeof job->message, "%s", gcl_last_error());
-  return 0;
+  return NULL;
 }
 
 static int has_remote_slots(const gcl_plan *plan) {
@@ -299,7 +299,7 @@ static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
     for (size_t i = 0; i < plan->slot_count && !job->started; i++) {
       if (plan->slots[i].info.device_index != d)
         continue;
-      if (thrd_create(&job->thread, run_device_job, job) != thrd_success)
+      if (pthread_create(&job->thread, NULL, run_device_job, job) != 0)
         return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                         "could not start a host thread for device %zu", d);
       job->started = 1;
@@ -314,7 +314,7 @@ static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
   for (size_t d = 1; jobs != NULL && d < plan->context->device_count; d++) {
     if (!jobs[d].started)
       continue;
-    thrd_join(jobs[d].thread, NULL);
+    pthread_join(jobs[d].thread, NULL);
     if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS)
       status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
                         plan->context->devices[d].info.device_name,
