@@ -127,6 +127,11 @@ gcl_status gcl_plan_create(gcl_conv *conv, int rank,
   created = calloc(1, sizeof *created);
   if (created == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+  if (pthread_mutex_init(&created->lock, NULL) != 0) {
+    free(created);
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "could not create the plan's mutex");
+  }
   created->context = conv->context;
   created->device_index = 0;
   created->rank = rank;
@@ -163,6 +168,7 @@ void gcl_plan_destroy(gcl_plan *plan) {
     clReleaseMemObject(plan->host_output);
   free(plan->scratch_input);
   free(plan->scratch_output);
+  pthread_mutex_destroy(&plan->lock);
   free(plan);
 }
 

@@ -452,8 +452,9 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
   return status;
 }
 
-gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
-                            float *output) {
+/* The host-pointer run; the caller holds plan->lock. */
+static gcl_status forward_host(gcl_plan *plan, const float *input,
+                               float *output) {
   cl_event reads[GCL_MAX_SLOTS] = {NULL};
   cl_event input_ready = NULL;
   device_job *jobs = NULL;
@@ -463,11 +464,6 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
   double start = seconds_now();
   gcl_status status;
 
-  gcl_clear_error();
-  if (plan == NULL || input == NULL || output == NULL)
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_forward: plan, input and output must not be "
-                    "NULL");
   reset_traces(plan);
 
   /* Gather into a private copy whenever a failure could leave part of the
@@ -504,6 +500,21 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
   plan->last_bytes_moved = bytes + remote_bytes(plan);
   plan->last_wall_seconds = seconds_now() - start;
   return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
+                            float *output) {
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL || input == NULL || output == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward: plan, input and output must not be "
+                    "NULL");
+  pthread_mutex_lock(&plan->lock);
+  status = forward_host(plan, input, output);
+  pthread_mutex_unlock(&plan->lock);
+  return status;
 }
 
 /* ---- the caller's buffers ------------------------------------------------- */
@@ -633,31 +644,17 @@ static gcl_status join_markers(gcl_plan *plan, cl_event *markers,
   return GCL_SUCCESS;
 }
 
-gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
-                               cl_uint num_wait_events,
-                               const cl_event *wait_list, cl_event *done) {
+/* The run on the caller's buffers, checked already; the caller holds
+ * plan->lock. */
+static gcl_status forward_buffers(gcl_plan *plan, cl_mem input, cl_mem output,
+                                  cl_uint num_wait_events,
+                                  const cl_event *wait_list, cl_event *done) {
   cl_event markers[GCL_MAX_SLOTS] = {NULL};
   device_job *jobs = NULL;
   int remote;
   double start = seconds_now();
-  gcl_status status;
+  gcl_status status = GCL_SUCCESS;
 
-  gcl_clear_error();
-  if (plan == NULL)
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_forward_cl: plan must not be NULL");
-  if ((num_wait_events > 0) != (wait_list != NULL))
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_forward_cl: num_wait_events is %u but "
-                    "wait_list is %s",
-                    num_wait_events, wait_list == NULL ? "NULL" : "not NULL");
-  if (done != NULL)
-    *done = NULL;
-  status = check_buffer(plan, input, plan->input_bytes, "input");
-  if (status == GCL_SUCCESS)
-    status = check_buffer(plan, output, plan->output_bytes, "output");
-  if (status != GCL_SUCCESS)
-    return status;
   reset_traces(plan);
 
   remote = has_remote_slots(plan);
@@ -690,5 +687,34 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
   status = join_markers(plan, markers, done);
   plan->last_bytes_moved = remote ? plan->input_bytes + remote_bytes(plan) : 0;
   plan->last_wall_seconds = seconds_now() - start;
+  return status;
+}
+
+gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
+                               cl_uint num_wait_events,
+                               const cl_event *wait_list, cl_event *done) {
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward_cl: plan must not be NULL");
+  if ((num_wait_events > 0) != (wait_list != NULL))
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward_cl: num_wait_events is %u but "
+                    "wait_list is %s",
+                    num_wait_events, wait_list == NULL ? "NULL" : "not NULL");
+  if (done != NULL)
+    *done = NULL;
+  status = check_buffer(plan, input, plan->input_bytes, "input");
+  if (status == GCL_SUCCESS)
+    status = check_buffer(plan, output, plan->output_bytes, "output");
+  if (status != GCL_SUCCESS)
+    return status;
+
+  pthread_mutex_lock(&plan->lock);
+  status = forward_buffers(plan, input, output, num_wait_events, wait_list,
+                           done);
+  pthread_mutex_unlock(&plan->lock);
   return status;
 }
