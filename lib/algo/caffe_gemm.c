@@ -69,12 +69,15 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
                            (size_t)image * output->image_stride +
                            (size_t)group * m * n;
     cl_command_queue queue = launch->queue;
-    CLBlastStatusCode code = CLBlastSgemm(
-        CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n,
-        k, 1.0f, state->weights, weight_offset, k, state->columns,
-        column_offset, n, 0.0f, output->buffer, output_offset, n, &queue,
-        gcl_trace_event(launch->trace, "sgemm"));
+    CLBlastStatusCode code;
 
+    gcl_clblast_lock();
+    code = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo,
+                        CLBlastTransposeNo, m, n, k, 1.0f, state->weights,
+                        weight_offset, k, state->columns, column_offset, n,
+                        0.0f, output->buffer, output_offset, n, &queue,
+                        gcl_trace_event(launch->trace, "sgemm"));
+    gcl_clblast_unlock();
     if (code != CLBlastSuccess)
       return gcl_clblast_failure(code, "CLBlastSgemm", "group",
                                  (long long)group);

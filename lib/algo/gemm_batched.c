@@ -71,11 +71,13 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
   cl_command_queue queue = launch->queue;
   CLBlastStatusCode code;
 
+  gcl_clblast_lock();
   code = CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
       1.0f, state->weights, 0, k, m * k, state->columns, 0, n, k * n, 0.0f,
       output->buffer, output_offset, n, m * n, (size_t)g->group, &queue,
       gcl_trace_event(launch->trace, "sgemm_batched"));
+  gcl_clblast_unlock();
   if (code != CLBlastSuccess)
     return gcl_clblast_failure(code, "CLBlastSgemmStridedBatched", "image",
                                (long long)image);
