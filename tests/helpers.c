@@ -71,6 +71,19 @@ void test_reference_with_magnitude(const test_layer *layer, const float *input,
   free(abs_b);
 }
 
+/* The bound of test_expect_close for an output of this magnitude. */
+static double tolerance(double magnitude) { return 1e-6 + 3e-6 * magnitude; }
+
+size_t test_first_mismatch(size_t count, const float *actual,
+                           const double *expected, const double *magnitude) {
+  for (size_t i = 0; i < count; i++) {
+    /* Written so that a NaN in actual counts as a mismatch. */
+    if (!(fabs((double)actual[i] - expected[i]) <= tolerance(magnitude[i])))
+      return i;
+  }
+  return count;
+}
+
 void test_expect_close(const test_layer *layer, const float *actual,
                        const double *expected, const double *magnitude) {
   size_t total = test_output_count(layer);
@@ -78,7 +91,7 @@ void test_expect_close(const test_layer *layer, const float *actual,
   size_t per_channel = per_image / (size_t)layer->num_output;
 
   for (size_t i = 0; i < total; i++) {
-    double bound = 1e-6 + 3e-6 * magnitude[i];
+    double bound = tolerance(magnitude[i]);
     double error = fabs((double)actual[i] - expected[i]);
 
     /* NaN in actual fails the comparison too. */

@@ -33,6 +33,14 @@ void test_check_guard(const float *data, size_t count, const char *what);
 void test_expect_close(const test_layer *layer, const float *actual,
                        const double *expected, const double *magnitude);
 
+/*
+ * Returns the index of the first of count outputs outside the bound of
+ * test_expect_close, or count when all are inside. It never asserts, so
+ * threads other than the test's own may call it.
+ */
+size_t test_first_mismatch(size_t count, const float *actual,
+                           const double *expected, const double *magnitude);
+
 /* Runs the test reference on a layer and also returns its magnitude. */
 void test_reference_with_magnitude(const test_layer *layer, const float *input,
                                    const float *weights, const float *bias,

@@ -72,10 +72,14 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
                            (size_t)group * m * n;
     cl_command_queue queue = launch->queue;
     cl_event *event = gcl_trace_event(launch->trace, "sgemm");
-    CLBlastStatusCode code = gcl_CLBlastSgemm(
+    CLBlastStatusCode code;
+
+    gcl_clblast_lock();
+    code = gcl_CLBlastSgemm(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
         1.0f, state->weights, weight_offset, k, state->columns, column_offset,
         n, 0.0f, output->buffer, output_offset, n, &queue, event);
+    gcl_clblast_unlock();
 
     if (code == CLBlastSuccess)
       gcl_cl_event_created(event);

@@ -74,10 +74,12 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
   cl_event *event = gcl_trace_event(launch->trace, "sgemm_batched");
   CLBlastStatusCode code;
 
+  gcl_clblast_lock();
   code = gcl_CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
       1.0f, state->weights, 0, k, m * k, state->columns, 0, n, k * n, 0.0f,
       output->buffer, output_offset, n, m * n, (size_t)g->group, &queue, event);
+  gcl_clblast_unlock();
   if (code == CLBlastSuccess)
     gcl_cl_event_created(event);
   if (code != CLBlastSuccess)

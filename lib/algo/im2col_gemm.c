@@ -6,8 +6,21 @@
 #include "util/error.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+/*
+ * Held only for the host-side part of a CLBlast call: argument checks,
+ * cache lookups and the enqueue, so the device still runs the SGEMMs of
+ * several threads at once. A call that has to compile a CLBlast kernel
+ * holds it for the compile, and other threads' SGEMM calls wait.
+ */
+static pthread_mutex_t clblast_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void gcl_clblast_lock(void) { pthread_mutex_lock(&clblast_lock); }
+
+void gcl_clblast_unlock(void) { pthread_mutex_unlock(&clblast_lock); }
 
 int64_t gcl_im2col_column_elements(const gcl_geometry *g) {
   return gcl_mul_saturated(gcl_mul_saturated(g->channels, g->kernel_size),

@@ -52,6 +52,19 @@ gcl_status gcl_im2col_add_bias(gcl_im2col_state *state,
                                const gcl_launch *launch,
                                const gcl_tensor_view *output);
 
+/*
+ * Take and release the process-wide lock that every CLBlast call holds.
+ * CLBlast 1.5.3, the version in Debian 12, is not safe to call from several
+ * threads at once. Its Database constructor fills a static table on first
+ * use without a lock, which ThreadSanitizer reports. And when two threads
+ * miss its program cache for the same kernel, both store the program, and
+ * the second store throws "object already in cache", which fails that
+ * call. Upstream fixed the second race in July 2023 (CLBlast pull request
+ * 495).
+ */
+void gcl_clblast_lock(void);
+void gcl_clblast_unlock(void);
+
 /* Turns a failed CLBlast call into a status with a message naming it. */
 gcl_status gcl_clblast_failure(int code, const char *call, const char *unit,
                                long long index);

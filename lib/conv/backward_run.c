@@ -331,19 +331,13 @@ static gcl_status check_args(const gcl_plan *plan,
   return GCL_SUCCESS;
 }
 
-gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args) {
-  int parameters;
-  gcl_status status;
+/* The backward call; the caller holds plan->lock. */
+static gcl_status backward_locked(gcl_plan *plan,
+                                  const gcl_backward_args *args) {
+  int parameters = args->grad_weights != NULL || args->grad_bias != NULL;
+  gcl_status status = gcl_backward_prepare(plan, &plan->options);
 
-  gcl_clear_error();
-  status = check_args(plan, args);
-  if (status == GCL_SUCCESS)
-    status = gcl_backward_prepare(plan, &plan->options);
-  if (status != GCL_SUCCESS)
-    return status;
-
-  parameters = args->grad_weights != NULL || args->grad_bias != NULL;
-  if (parameters)
+  if (status == GCL_SUCCESS && parameters)
     status = parameter_gradients(plan, args);
   /* Gathered, because the caller's arrays must not change on failure. */
   if (status == GCL_SUCCESS && args->grad_input != NULL)
@@ -359,4 +353,20 @@ gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args) {
     apply(args->grad_bias, plan->backward->bias_sum,
           (size_t)plan->conv->desc.num_output, args->overwrite);
   return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args) {
+  gcl_status status;
+
+  gcl_clear_error();
+  status = check_args(plan, args);
+  if (status != GCL_SUCCESS)
+    return status;
+
+  /* Backward calls take turns with the plan's other runs, as forward
+     calls do: they share its queues and buffers. */
+  pthread_mutex_lock(&plan->lock);
+  status = backward_locked(plan, args);
+  pthread_mutex_unlock(&plan->lock);
+  return status;
 }

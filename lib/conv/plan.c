@@ -165,6 +165,11 @@ gcl_status gcl_plan_create_sized(gcl_conv *conv, int rank,
   created = gcl_calloc(1, sizeof *created);
   if (created == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
+  if (pthread_mutex_init(&created->lock, NULL) != 0) {
+    free(created);
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "could not create the plan's mutex");
+  }
   created->context = conv->context;
   created->conv = conv;
   created->options = *options;
@@ -217,6 +222,7 @@ void gcl_plan_destroy(gcl_plan *plan) {
   gcl_free(plan->scratch_input);
   gcl_free(plan->scratch_output);
   gcl_free(plan->device_throughput);
+  pthread_mutex_destroy(&plan->lock);
   gcl_free(plan);
 }
 

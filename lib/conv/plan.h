@@ -6,6 +6,8 @@
 #include "sched/placement.h"
 #include "sched/trace.h"
 
+#include <pthread.h>
+
 #define GCL_MAX_SLOTS 64
 
 /* One slot: a range of groups and images on one queue of one device. */
@@ -30,6 +32,14 @@ typedef struct gcl_slot {
 } gcl_slot;
 
 struct gcl_plan {
+  /*
+   * Held for a whole run and while the latest run is read, so that threads
+   * may share a plan and their runs take turns. It guards what a run
+   * changes: the staging buffers and host copies, the traces and the
+   * latest run's figures. The other fields are fixed once gcl_plan_create
+   * returns.
+   */
+  pthread_mutex_t lock;
   gcl_context *context;
   const gcl_conv *conv; /* outlives the plan, as the API requires */
   size_t device_index;

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 
 /* Options every groupcl program is built with; no fast-math, for exactness. */
 #define GCL_BASE_BUILD_OPTIONS "-cl-std=CL1.2"
@@ -31,7 +31,7 @@ typedef struct cache_entry {
 } cache_entry;
 
 struct gcl_program_cache {
-  mtx_t lock;
+  pthread_mutex_t lock;
   cache_entry *entries;
   uint64_t built;
   uint64_t hits;
@@ -43,7 +43,7 @@ gcl_program_cache *gcl_program_cache_create(void) {
 
   if (cache == NULL)
     return NULL;
-  if (mtx_init(&cache->lock, mtx_plain) != thrd_success) {
+  if (pthread_mutex_init(&cache->lock, NULL) != 0) {
     gcl_free(cache);
     return NULL;
   }
@@ -69,7 +69,7 @@ void gcl_program_cache_destroy(gcl_program_cache *cache) {
     free_entry(entry);
     entry = next;
   }
-  mtx_destroy(&cache->lock);
+  pthread_mutex_destroy(&cache->lock);
   gcl_free(cache);
 }
 
@@ -77,11 +77,11 @@ void gcl_program_cache_stats(const gcl_program_cache *cache, uint64_t *built,
                              uint64_t *hits, uint64_t *loaded) {
   /* The lock makes the three counters a consistent set, since another
    * thread may be building a program at the same time. */
-  mtx_lock((mtx_t *)&cache->lock);
+  pthread_mutex_lock((pthread_mutex_t *)&cache->lock);
   *built = cache->built;
   *hits = cache->hits;
   *loaded = cache->loaded;
-  mtx_unlock((mtx_t *)&cache->lock);
+  pthread_mutex_unlock((pthread_mutex_t *)&cache->lock);
 }
 
 const char *gcl_kernel_source_text(const char *file_name) {
@@ -258,12 +258,12 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
 
   /* Builds run under the lock: simple, and two plans for one layer then
    * never compile the same program twice. */
-  mtx_lock(&cache->lock);
+  pthread_mutex_lock(&cache->lock);
   entry = find_entry(cache, cl_ctx, device, source, all_options);
   if (entry != NULL) {
     cache->hits++;
     *program = entry->program;
-    mtx_unlock(&cache->lock);
+    pthread_mutex_unlock(&cache->lock);
     gcl_free(all_options);
     return GCL_SUCCESS;
   }
@@ -271,18 +271,18 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
   entry = new_entry(cl_ctx, device, source, all_options);
   gcl_free(all_options);
   if (entry == NULL) {
-    mtx_unlock(&cache->lock);
+    pthread_mutex_unlock(&cache->lock);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   }
   status = obtain_program(cache, entry, file_name);
   if (status != GCL_SUCCESS) {
     free_entry(entry);
-    mtx_unlock(&cache->lock);
+    pthread_mutex_unlock(&cache->lock);
     return status;
   }
   entry->next = cache->entries;
   cache->entries = entry;
   *program = entry->program;
-  mtx_unlock(&cache->lock);
+  pthread_mutex_unlock(&cache->lock);
   return GCL_SUCCESS;
 }

@@ -80,7 +80,7 @@ static gcl_context *allocate_context(size_t device_count) {
   context->devices = gcl_calloc(device_count, sizeof *context->devices);
   context->programs = gcl_program_cache_create();
   if (context->devices == NULL || context->programs == NULL ||
-      mtx_init(&context->lock, mtx_plain) != thrd_success) {
+      pthread_mutex_init(&context->lock, NULL) != 0) {
     gcl_program_cache_destroy(context->programs);
     gcl_free(context->devices);
     gcl_free(context);
@@ -261,7 +261,7 @@ void gcl_context_destroy(gcl_context *context) {
     gcl_release_context(slot->cl_ctx);
   }
   forget_clblast(context);
-  mtx_destroy(&context->lock);
+  pthread_mutex_destroy(&context->lock);
   gcl_free(context->devices);
   gcl_free(context);
 }

@@ -5,8 +5,8 @@
 #include "groupcl.h"
 #include "program/program_cache.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
-#include <threads.h>
 
 typedef struct gcl_device_slot {
   cl_platform_id platform;
@@ -26,7 +26,7 @@ struct gcl_context {
   size_t device_count;
   gcl_device_slot *devices;
   gcl_program_cache *programs;
-  mtx_t lock; /* guards the devices' throughput */
+  pthread_mutex_t lock; /* guards the devices' throughput */
   atomic_int ran_clblast; /* nonzero once a plan prepared a CLBlast algorithm */
 };
 

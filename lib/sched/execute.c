@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 #include <time.h>
 
 /* A slot's part of a full tensor: one row of bytes per image. */
@@ -85,7 +85,7 @@ typedef struct device_job {
   gcl_status status;
   char message[4096];
   cl_int code; /* the OpenCL code behind a failure, CL_SUCCESS if none */
-  thrd_t thread;
+  pthread_t thread;
   int started;
 } device_job;
 
@@ -235,7 +235,7 @@ static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
 }
 
 /* Thread body: runs every slot of one device, then waits for its queue. */
-static int run_device_job(void *argument) {
+static void *run_device_job(void *argument) {
   device_job *job = argument;
   gcl_plan *plan = job->plan;
   gcl_status status = GCL_SUCCESS;
@@ -266,7 +266,7 @@ static int run_device_job(void *argument) {
     snprintf(job->message, sizeof job->message, "%s", gcl_last_error());
     job->code = gcl_last_cl_error();
   }
-  return 0;
+  return NULL;
 }
 
 static int has_remote_slots(const gcl_plan *plan) {
@@ -311,7 +311,7 @@ static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
     for (size_t i = 0; i < plan->slot_count && !job->started; i++) {
       if (plan->slots[i].info.device_index != d)
         continue;
-      if (thrd_create(&job->thread, run_device_job, job) != thrd_success)
+      if (pthread_create(&job->thread, NULL, run_device_job, job) != 0)
         return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                         "could not start a host thread for device %zu", d);
       job->started = 1;
@@ -326,7 +326,7 @@ static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
   for (size_t d = 1; jobs != NULL && d < plan->context->device_count; d++) {
     if (!jobs[d].started)
       continue;
-    thrd_join(jobs[d].thread, NULL);
+    pthread_join(jobs[d].thread, NULL);
     if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS) {
       status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
                         plan->context->devices[d].info.device_name,
@@ -471,9 +471,9 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
   return status;
 }
 
-/* Runs gcl_plan_forward; a nonzero always_gather routes the output through
- * the plan's private copy even when no failure could leave it half
- * written. */
+/* Runs gcl_plan_forward; the caller holds plan->lock. A nonzero
+ * always_gather routes the output through the plan's private copy even
+ * when no failure could leave it half written. */
 static gcl_status forward_host(gcl_plan *plan, const float *input,
                                float *output, int always_gather) {
   cl_event reads[GCL_MAX_SLOTS] = {NULL};
@@ -485,11 +485,6 @@ static gcl_status forward_host(gcl_plan *plan, const float *input,
   double start = seconds_now();
   gcl_status status;
 
-  gcl_clear_error();
-  if (plan == NULL || input == NULL || output == NULL)
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_forward: plan, input and output must not be "
-                    "NULL");
   reset_traces(plan);
 
   /* Gather into a private copy whenever a failure could leave part of the
@@ -529,12 +524,27 @@ static gcl_status forward_host(gcl_plan *plan, const float *input,
 
 gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
                             float *output) {
-  return forward_host(plan, input, output, 0);
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL || input == NULL || output == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward: plan, input and output must not be "
+                    "NULL");
+  pthread_mutex_lock(&plan->lock);
+  status = forward_host(plan, input, output, 0);
+  pthread_mutex_unlock(&plan->lock);
+  return status;
 }
 
 gcl_status gcl_plan_forward_gathered(gcl_plan *plan, const float *input,
                                      float *output) {
-  return forward_host(plan, input, output, 1);
+  gcl_status status;
+
+  pthread_mutex_lock(&plan->lock);
+  status = forward_host(plan, input, output, 1);
+  pthread_mutex_unlock(&plan->lock);
+  return status;
 }
 
 /* ---- the caller's buffers ------------------------------------------------- */
@@ -674,31 +684,17 @@ static gcl_status join_markers(gcl_plan *plan, cl_event *markers,
   return GCL_SUCCESS;
 }
 
-gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
-                               cl_uint num_wait_events,
-                               const cl_event *wait_list, cl_event *done) {
+/* The run on the caller's buffers, checked already; the caller holds
+ * plan->lock. */
+static gcl_status forward_buffers(gcl_plan *plan, cl_mem input, cl_mem output,
+                                  cl_uint num_wait_events,
+                                  const cl_event *wait_list, cl_event *done) {
   cl_event markers[GCL_MAX_SLOTS] = {NULL};
   device_job *jobs = NULL;
   int remote;
   double start = seconds_now();
-  gcl_status status;
+  gcl_status status = GCL_SUCCESS;
 
-  gcl_clear_error();
-  if (plan == NULL)
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_forward_cl: plan must not be NULL");
-  if ((num_wait_events > 0) != (wait_list != NULL))
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_forward_cl: num_wait_events is %u but "
-                    "wait_list is %s",
-                    num_wait_events, wait_list == NULL ? "NULL" : "not NULL");
-  if (done != NULL)
-    *done = NULL;
-  status = check_buffer(plan, input, plan->input_bytes, "input");
-  if (status == GCL_SUCCESS)
-    status = check_buffer(plan, output, plan->output_bytes, "output");
-  if (status != GCL_SUCCESS)
-    return status;
   reset_traces(plan);
 
   remote = has_remote_slots(plan);
@@ -729,5 +725,34 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
   status = join_markers(plan, markers, done);
   plan->last_bytes_moved = remote ? plan->input_bytes + remote_bytes(plan) : 0;
   plan->last_wall_seconds = seconds_now() - start;
+  return status;
+}
+
+gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
+                               cl_uint num_wait_events,
+                               const cl_event *wait_list, cl_event *done) {
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward_cl: plan must not be NULL");
+  if ((num_wait_events > 0) != (wait_list != NULL))
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_forward_cl: num_wait_events is %u but "
+                    "wait_list is %s",
+                    num_wait_events, wait_list == NULL ? "NULL" : "not NULL");
+  if (done != NULL)
+    *done = NULL;
+  status = check_buffer(plan, input, plan->input_bytes, "input");
+  if (status == GCL_SUCCESS)
+    status = check_buffer(plan, output, plan->output_bytes, "output");
+  if (status != GCL_SUCCESS)
+    return status;
+
+  pthread_mutex_lock(&plan->lock);
+  status = forward_buffers(plan, input, output, num_wait_events, wait_list,
+                           done);
+  pthread_mutex_unlock(&plan->lock);
   return status;
 }

@@ -93,9 +93,9 @@ static gcl_status device_throughputs(gcl_plan *plan, const gcl_conv *conv,
        d++) {
     double known;
 
-    mtx_lock(&context->lock);
+    pthread_mutex_lock(&context->lock);
     known = context->devices[d].throughput;
-    mtx_unlock(&context->lock);
+    pthread_mutex_unlock(&context->lock);
 
     if (known <= 0.0) {
       status = measure_device(plan, conv, d, &known);
@@ -103,9 +103,9 @@ static gcl_status device_throughputs(gcl_plan *plan, const gcl_conv *conv,
         break;
       GCL_LOG_INFO("device %zu '%s' measured at %.2f GFLOP/s", d,
                    context->devices[d].info.device_name, known * 1e-9);
-      mtx_lock(&context->lock);
+      pthread_mutex_lock(&context->lock);
       context->devices[d].throughput = known;
-      mtx_unlock(&context->lock);
+      pthread_mutex_unlock(&context->lock);
     }
     throughput[d] = known;
   }

@@ -57,21 +57,21 @@ static gcl_status check_recorded(const gcl_plan *plan) {
   return GCL_SUCCESS;
 }
 
-gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info) {
-  gcl_status status;
+/*
+ * Locks a plan that the caller only reads. The lock lives in the plan, which
+ * gcl_plan_create allocated as writable memory, so casting away const here
+ * is defined behaviour.
+ */
+static void lock_plan(const gcl_plan *plan) {
+  pthread_mutex_lock((pthread_mutex_t *)&plan->lock);
+}
 
-  gcl_clear_error();
-  if (plan == NULL || info == NULL)
-    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
-                    "gcl_plan_run_info: plan and info must not be NULL");
-  if (!plan->profile)
-    return gcl_fail(GCL_ERROR_INVALID_STATE,
-                    "the plan records no profiling events; create it with "
-                    "options.profile = 1");
-  status = check_recorded(plan);
-  if (status != GCL_SUCCESS)
-    return status;
+static void unlock_plan(const gcl_plan *plan) {
+  pthread_mutex_unlock((pthread_mutex_t *)&plan->lock);
+}
 
+/* Fills info from the latest run; the caller holds the plan's lock. */
+static void read_run_info(const gcl_plan *plan, gcl_run_info *info) {
   memset(info, 0, sizeof *info);
   info->wall_seconds = plan->last_wall_seconds;
   info->bytes_moved = plan->last_bytes_moved;
@@ -88,7 +88,26 @@ gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info) {
       break;
     }
   }
-  return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info) {
+  gcl_status status;
+
+  gcl_clear_error();
+  if (plan == NULL || info == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_run_info: plan and info must not be NULL");
+  if (!plan->profile)
+    return gcl_fail(GCL_ERROR_INVALID_STATE,
+                    "the plan records no profiling events; create it with "
+                    "options.profile = 1");
+
+  lock_plan(plan);
+  status = check_recorded(plan);
+  if (status == GCL_SUCCESS)
+    read_run_info(plan, info);
+  unlock_plan(plan);
+  return status;
 }
 
 /* Earliest start over every recorded event, the timeline's zero. */
@@ -223,7 +242,9 @@ gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path) {
     return gcl_fail(GCL_ERROR_IO, "cannot open '%s' for writing", temporary);
   }
 
+  lock_plan(plan);
   failed = write_timeline(file, plan);
+  unlock_plan(plan);
   failed |= fclose(file) != 0;
   if (!failed)
     failed = rename(temporary, path) != 0;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 
 /* Times are stored as whole nanoseconds, an integer, so that the file does
  * not depend on the locale's decimal point; 1e9 s keeps them below 2^63. */
@@ -455,6 +456,14 @@ gcl_status gcl_tuning_lookup(const char *device_key, const char *layer_key,
   return status;
 }
 
+/*
+ * Serializes the stores of this process. Each store reads the file and
+ * renames a new one over it, so two threads storing at once would each
+ * write a file without the other's entry, and one update would be lost.
+ * Other processes are not covered, as the header says.
+ */
+static pthread_mutex_t store_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* Reads the database, puts the entry in and writes it back atomically. */
 static gcl_status update_file(const char *folder, const char *path,
                               const char *device_key, const char *layer_key,
@@ -501,6 +510,9 @@ gcl_status gcl_tuning_store(const char *device_key, const char *layer_key,
                     "GROUPCL_CACHE_DIR, XDG_CACHE_HOME or HOME, or "
                     "GROUPCL_CACHE=off");
 
-  return update_file(folder, path, device_key, layer_key, algorithm,
-                     (uint64_t)(seconds * 1e9 + 0.5));
+  pthread_mutex_lock(&store_lock);
+  status = update_file(folder, path, device_key, layer_key, algorithm,
+                       (uint64_t)(seconds * 1e9 + 0.5));
+  pthread_mutex_unlock(&store_lock);
+  return status;
 }

@@ -12,8 +12,9 @@
  * write nothing.
  *
  * A store reads the file, replaces or appends its entry and renames a new
- * file over the old one. Two processes storing at the same time may lose
- * one of the two updates, but the file is never left partly written.
+ * file over the old one. Stores from threads of one process take turns, so
+ * none is lost. Two processes storing at the same time may lose one of the
+ * two updates, but the file is never left partly written.
  */
 #ifndef GCL_TUNE_TUNING_DB_H
 #define GCL_TUNE_TUNING_DB_H

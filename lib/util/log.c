@@ -4,10 +4,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <threads.h>
+#include <pthread.h>
 
 static gcl_log_level threshold = GCL_LOG_OFF;
-static once_flag threshold_once = ONCE_FLAG_INIT;
+static pthread_once_t threshold_once = PTHREAD_ONCE_INIT;
 
 static void read_threshold(void) {
   static const char *const names[] = {"off", "error", "warn", "info", "debug"};
@@ -32,7 +32,7 @@ static void read_threshold(void) {
 }
 
 gcl_log_level gcl_log_threshold(void) {
-  call_once(&threshold_once, read_threshold);
+  pthread_once(&threshold_once, read_threshold);
   return threshold;
 }
 
