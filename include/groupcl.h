@@ -103,6 +103,9 @@ typedef struct gcl_device_info {
   char opencl_c_version[64];
   cl_device_type type;
   cl_uint compute_units;
+  /* The device's CL_DEVICE_GLOBAL_MEM_SIZE and CL_DEVICE_MAX_MEM_ALLOC_SIZE,
+   * lowered to GROUPCL_GLOBAL_MEM_BYTES and GROUPCL_MAX_ALLOC_BYTES when
+   * those are set (see the README); plans keep within them. */
   cl_ulong global_mem_bytes;
   cl_ulong max_alloc_bytes;
   cl_ulong local_mem_bytes;

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/devices.h"
 
+#include "runtime/memory_caps.h"
 #include "util/error.h"
 
 #include <CL/cl_ext.h>
@@ -101,7 +102,7 @@ gcl_status gcl_device_query(cl_platform_id platform, cl_device_id device,
                   &double_config, NULL);
   info->has_fp64 = double_config != 0 || has_extension(device, "cl_khr_fp64");
   info->has_fp16 = has_extension(device, "cl_khr_fp16");
-  return GCL_SUCCESS;
+  return gcl_apply_memory_caps(info);
 }
 
 static gcl_status add_platform_devices(device_table *table,
