@@ -19,15 +19,21 @@ int gcl_im2col_supports(const gcl_geometry *g, char *reason,
  * indirect GEMM pads to. */
 static int64_t padded(int64_t size) { return (size + 127) / 128 * 128; }
 
+/* Products of fewer multiply-accumulates than this are taken to run on
+ * CLBlast's direct GEMM, which needs no temporary. */
+#define DIRECT_GEMM_MACS ((int64_t)64 * 64 * 64)
+
 /*
  * NOTE: CLBlast's temporaries are an estimate. Its indirect GEMM copies
  * each operand that is not a multiple of its tuned tiles into a padded
- * temporary, and this assumes tiles of at most 128 per dimension. Its
- * direct GEMM, which it uses for small products, needs none.
+ * temporary, and this assumes tiles of at most 128 per dimension. CLBlast
+ * runs products below a tuned size on its direct GEMM instead, which needs
+ * no temporary. That size differs per device, so 64^3 is taken as the
+ * least.
  */
 void gcl_im2col_device_buffers(const gcl_geometry *g, int batched,
                                gcl_buffer_sizes *sizes) {
-  int64_t m = padded(g->outputs_per_group), n = padded(g->out_size);
+  int64_t m = g->outputs_per_group, n = g->out_size;
   int64_t k = g->channels_per_group * g->kernel_size;
 
   gcl_buffer_sizes_add(sizes, "weights", g->num_output * k);
@@ -36,9 +42,13 @@ void gcl_im2col_device_buffers(const gcl_geometry *g, int batched,
   gcl_buffer_sizes_add(sizes, "im2col workspace",
                        gcl_im2col_column_elements(g));
 
+  if (m * n * k < DIRECT_GEMM_MACS)
+    return;
+  m = padded(m);
+  n = padded(n);
   k = padded(k);
   if (!batched) {
-    /* One temporary holds the three padded matrices of one group. */
+    /* One temporary contains the three padded matrices of one group. */
     gcl_buffer_sizes_add(sizes, "CLBlast temporary (estimate)",
                          m * k + k * n + m * n);
     return;

@@ -15,6 +15,9 @@ typedef struct gcl_device_slot {
   gcl_device_info info;
   /* Measured FLOP/s, 0 until a plan with the devices policy measures it. */
   double throughput;
+  /* Device memory the context's live plans hold, in bytes, as their memory
+   * check counted it; a new plan budgets with what remains. */
+  uint64_t reserved_bytes;
 } gcl_device_slot;
 
 /*
@@ -25,7 +28,7 @@ struct gcl_context {
   size_t device_count;
   gcl_device_slot *devices;
   gcl_program_cache *programs;
-  mtx_t lock; /* guards the devices' throughput */
+  mtx_t lock; /* guards the devices' throughput and reserved_bytes */
 };
 
 #endif
