@@ -525,6 +525,16 @@ typedef struct gcl_backward_args {
  * Every reduction runs in a fixed order, so the same arguments give bitwise
  * the same gradients on every call. Blocks until the gradients are written;
  * on failure the caller's arrays are left untouched.
+ *
+ * Memory: the input gradient runs through a plan of the adjoint layer,
+ * which splits by the rules of gcl_split_info. The weight and bias
+ * gradients run in steps when the plan is split, or when the full input
+ * and output gradient would not fit the first device next to the plans'
+ * buffers. Each slot's group parts then run in steps of as many images as
+ * fit (halving from the slot's batch), through compact slices, one
+ * blocking step at a time, and the host adds the steps' results in slot,
+ * part and step order. When a step of one image does not fit, the call
+ * fails with GCL_ERROR_OUT_OF_MEMORY.
  */
 GCL_API gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args);
 

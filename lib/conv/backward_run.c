@@ -86,10 +86,8 @@ static gcl_status slot_operands(gcl_plan *plan, const gcl_slot *slot,
   return GCL_SUCCESS;
 }
 
-/* Sets a view's buffer, offset and image stride; the kernels take the
- * last two as 64-bit values. */
-static cl_int set_view_args(cl_kernel kernel, cl_uint first,
-                            const gcl_tensor_view *view) {
+cl_int gcl_grad_set_view_args(cl_kernel kernel, cl_uint first,
+                              const gcl_tensor_view *view) {
   cl_long offset = (cl_long)view->offset;
   cl_long stride = (cl_long)view->image_stride;
   cl_int code;
@@ -123,12 +121,12 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
                               &batch);
   if (status != GCL_SUCCESS)
     return status;
-  code = set_view_args(gs->weight_kernel, 0, large);
+  code = gcl_grad_set_view_args(gs->weight_kernel, 0, large);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(gs->weight_kernel, 3, sizeof large_elements,
                           &large_elements);
   if (code == CL_SUCCESS)
-    code = set_view_args(gs->weight_kernel, 4, small);
+    code = gcl_grad_set_view_args(gs->weight_kernel, 4, small);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(gs->weight_kernel, 7, sizeof batch, &batch);
   if (code == CL_SUCCESS)
@@ -163,7 +161,7 @@ static gcl_status enqueue_bias(const gcl_plan *plan, const gcl_slot *slot,
                               "output plane of the bias gradient", &plane);
   if (status != GCL_SUCCESS)
     return status;
-  code = set_view_args(gs->bias_kernel, 0, grad_output);
+  code = gcl_grad_set_view_args(gs->bias_kernel, 0, grad_output);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(gs->bias_kernel, 3, sizeof batch, &batch);
   if (code == CL_SUCCESS)
@@ -303,9 +301,12 @@ static void apply(float *target, const float *sum, size_t count,
 
 static gcl_status parameter_gradients(gcl_plan *plan,
                                       const gcl_backward_args *args) {
-  gcl_status status = upload_full(plan, args);
+  gcl_status status;
   size_t enqueued = 0;
 
+  if (plan->backward->split != NULL)
+    return gcl_backward_split_run(plan, args);
+  status = upload_full(plan, args);
   for (; enqueued < plan->slot_count && status == GCL_SUCCESS; enqueued++)
     status = enqueue_slot(plan, enqueued, args);
   if (status != GCL_SUCCESS) {
