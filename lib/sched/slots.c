@@ -64,6 +64,11 @@ static gcl_status prepare_part(gcl_plan *plan, const gcl_conv *conv,
                              &part->algo_state);
 }
 
+/*
+ * NOTE: every part keeps its state on the device for the plan's life. So
+ * group parts lower the largest buffer, but not the sum of the parts'
+ * weights and workspaces, which the memory check counts.
+ */
 static gcl_status prepare_parts(gcl_plan *plan, const gcl_conv *conv,
                                 gcl_slot *slot) {
   int64_t count = gcl_split_part_count(&plan->split, &slot->info);
