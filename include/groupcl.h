@@ -159,7 +159,14 @@ GCL_API gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id de
                                       cl_command_queue queue,
                                       gcl_context **context);
 
-/* Destroys a context. Accepts NULL. Plans and convs must be destroyed first. */
+/*
+ * Destroys a context. Accepts NULL. Plans and convs must be destroyed first.
+ * When the context made caffe_gemm or gemm_batched plans and no other live
+ * context did, this also clears CLBlast's program cache
+ * (CLBlastClearCache), because that cache would keep every destroyed
+ * OpenCL context in memory. An application that calls CLBlast itself then
+ * rebuilds CLBlast's kernels on its next call.
+ */
 GCL_API void gcl_context_destroy(gcl_context *context);
 
 /* Returns the number of devices the context selected (at least 1). */
@@ -226,7 +233,8 @@ GCL_API void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
 
 /*
  * Checks the parts of the layer that do not depend on the input size: axes,
- * group divisibility, kernel, stride, pad and dilation ranges.
+ * group divisibility, kernel, stride, pad and dilation ranges, and that the
+ * weight tensor's size in bytes fits in int64_t.
  */
 GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
 
@@ -239,7 +247,8 @@ GCL_API gcl_status gcl_conv_validate(const gcl_conv_desc *desc);
  *   transposed   out = stride*(in-1) + dilation*(kernel-1) + 1
  *                      - before - after + output_padding
  * An axis whose dilated window is larger than the padded input, or whose
- * transposed output would be below 1, is rejected.
+ * transposed output would be below 1, is rejected. So is an input or
+ * output tensor whose size in bytes does not fit in int64_t.
  */
 GCL_API gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
                                  const int64_t *input_shape,
@@ -297,6 +306,23 @@ GCL_API gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *de
 /* Destroys a conv. Accepts NULL. Its plans must be destroyed first. */
 GCL_API void gcl_conv_destroy(gcl_conv *conv);
 
+/*
+ * Algorithms. Numerically, each output is the sum of the products of its
+ * window's inputs and weights, plus the bias, and the zero padding adds
+ * nothing. NaN, infinities and large finite values (1e30) in the input or
+ * the bias, and large finite weights, reach exactly the outputs whose
+ * window contains them, as in that sum, with every algorithm but winograd
+ * (see GCL_ALGORITHM_WINOGRAD). A device may flush denormals to zero, as
+ * OpenCL allows, so where the exact output is a denormal the result is
+ * that denormal or 0 (PoCL 3.1 on an x86 CPU kept them).
+ *
+ * A NaN or infinite weight deviates where a window puts that filter tap in
+ * the padding: caffe_gemm and gemm_batched multiply the padding's zeros,
+ * so those outputs are NaN (0 * inf) where the sum is finite. direct and
+ * depthwise do so only where the tap lies in the padding of the width
+ * axis alone, because they skip padded rows and depth slices. pointwise
+ * reads no padding. tests/test_numerics.c checks all of this.
+ */
 typedef enum gcl_algorithm {
   GCL_ALGORITHM_AUTO = 0,       /* the plan chooses by its cost model */
   GCL_ALGORITHM_CAFFE_GEMM = 1, /* im2col, one CLBlast SGEMM per group, bias */
@@ -304,7 +330,24 @@ typedef enum gcl_algorithm {
   GCL_ALGORITHM_DEPTHWISE = 3,  /* group == channels, any multiplier */
   GCL_ALGORITHM_POINTWISE = 4,  /* 1x1 filters as a batched matrix product */
   GCL_ALGORITHM_GEMM_BATCHED = 5, /* im2col, one strided-batched SGEMM */
-  GCL_ALGORITHM_WINOGRAD = 6, /* F(2x2, 3x3): 3x3 filters, stride 1 */
+  /*
+   * F(2x2, 3x3): 3x3 filters, stride 1. Its transforms add and subtract
+   * the 16 inputs of a 4x4 tile and the 9 taps of a filter before they
+   * multiply, which changes non-finite and extreme values:
+   *   - An infinite input may come out as NaN (inf - inf) in outputs whose
+   *     window contains it. Outputs outside that window are not affected.
+   *   - A NaN or infinite weight makes every output of its output channel
+   *     NaN or infinite, NaN where the tap lies in the padding.
+   *   - A weight of magnitude W adds rounding errors proportional to
+   *     |W| * max |x| to every output of its channel, also where the tap
+   *     lies in the padding: up to 2^-23 |W| max |x| measured, and about
+   *     2^-17 |W| max |x| at most by an estimate of the transforms'
+   *     rounding.
+   *   - Inputs above about FLT_MAX / 4 can overflow in the input
+   *     transform, which adds four of them, and give inf or NaN where the
+   *     exact output is finite.
+   */
+  GCL_ALGORITHM_WINOGRAD = 6,
   GCL_ALGORITHM_TRANSPOSED = 7 /* direct kernel for transposed layers */
 } gcl_algorithm;
 
@@ -462,7 +505,9 @@ GCL_API gcl_status gcl_plan_split_info(const gcl_plan *plan,
 /*
  * Timing of the latest run of a plan made with options.profile set, from
  * OpenCL profiling events. Busy time is the sum of the durations of the
- * commands of one slot, transfers included.
+ * commands of one slot, transfers included. gcl_plan_run_info fails with
+ * GCL_ERROR_OUT_OF_MEMORY when the run ran out of host memory to record
+ * its events.
  */
 typedef struct gcl_run_info {
   double wall_seconds;  /* from the call's start to its output */
@@ -477,7 +522,9 @@ GCL_API gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info);
  * Writes the latest run as a Chrome trace-event JSON file (open it in
  * Perfetto or chrome://tracing): one row per device queue, one span per
  * kernel and transfer. Needs options.profile. The file is written to a
- * temporary name and renamed, so a failure leaves no partial file.
+ * temporary name and renamed, so a failure leaves no partial file. Fails
+ * with GCL_ERROR_OUT_OF_MEMORY, as gcl_plan_run_info does, when the run's
+ * timeline is incomplete.
  */
 GCL_API gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path);
 

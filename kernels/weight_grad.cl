@@ -120,17 +120,6 @@
 #define VSTORE_(n) vstore##n
 #define VSTORE(n) VSTORE_(n)
 
-/* Loads small-side columns m0 .. m0 + VW - 1 of a row, zero past OUT_W. */
-GCL_INLINE floatv load_small(__global const float *row, int m0) {
-  float lanes[VW];
-
-  if (m0 + VW <= OUT_W)
-    return VLOAD(VW)(0, row + m0);
-  for (int j = 0; j < VW; j++)
-    lanes[j] = m0 + j < OUT_W ? row[m0 + j] : 0.0f;
-  return VLOAD(VW)(0, lanes);
-}
-
 #define INT_VEC_(n) int##n
 #define INT_VEC(n) INT_VEC_(n)
 #define intv INT_VEC(VW)
@@ -169,6 +158,28 @@ GCL_INLINE floatv load_large(__global const float *buffer, long row_start,
   return select((floatv)(0.0f), v, mask);
 }
 
+/*
+ * Loads small-side columns m0 .. m0 + VW - 1 of the row starting at
+ * element row_start, zero in lanes outside `inside`. As in load_large, a
+ * vector load may read past the row but never past the buffer.
+ */
+GCL_INLINE floatv load_small(__global const float *buffer, long row_start,
+                             int m0, long elements, intv inside) {
+  const long from = row_start + m0;
+  floatv v;
+
+  if (from + VW <= elements) {
+    v = VLOAD(VW)(0, buffer + from);
+  } else {
+    float lanes[VW];
+
+    for (int j = 0; j < VW; j++)
+      lanes[j] = buffer[row_start + min(m0 + j, OUT_W - 1)];
+    v = VLOAD(VW)(0, lanes);
+  }
+  return select((floatv)(0.0f), v, inside);
+}
+
 /* Sums a vector's lanes from lane 0 up. */
 GCL_INLINE float lane_sum(floatv v) {
   float lanes[VW];
@@ -183,7 +194,8 @@ GCL_INLINE float lane_sum(floatv v) {
 __kernel void gcl_weight_grad(__global const float *large, long large_offset,
                               long large_image_stride, long large_elements,
                               __global const float *small, long small_offset,
-                              long small_image_stride, int batch,
+                              long small_image_stride, long small_elements,
+                              int batch,
                               __global float *grad) {
   const int kd = get_global_id(0) / KERNEL_H;
   const int kh = get_global_id(0) % KERNEL_H;
@@ -201,9 +213,8 @@ __kernel void gcl_weight_grad(__global const float *large, long large_offset,
   for (int n = 0; n < batch; n++) {
     const long plane_start = large_offset + n * large_image_stride +
                              (g * CG + c) * IN_PLANE;
-    __global const float *small_image = small + small_offset +
-                                        n * small_image_stride +
-                                        (g * KG + k0) * OUT_PLANE;
+    const long small_start = small_offset + n * small_image_stride +
+                             (g * KG + k0) * OUT_PLANE;
 
     for (int od = 0; od < OUT_D; od++) {
       const int id = od * STRIDE_D - PAD_D + kd * DILATION_D;
@@ -216,8 +227,7 @@ __kernel void gcl_weight_grad(__global const float *large, long large_offset,
         if (ih < 0 || ih >= IN_H)
           continue;
         const long row_start = plane_start + (id * IN_H + ih) * IN_W;
-        __global const float *small_row =
-            small_image + (od * OUT_H + oh) * OUT_W;
+        const long small_row = small_start + (od * OUT_H + oh) * OUT_W;
 
         for (int m0 = 0; m0 < OUT_W; m0 += VW) {
           /* Lanes past the row's end meet zeros on the small side; they
@@ -228,8 +238,10 @@ __kernel void gcl_weight_grad(__global const float *large, long large_offset,
 
 #pragma unroll
           for (int k = 0; k < KB; k++)
-            y[k] = k0 + k < KG ? load_small(small_row + k * OUT_PLANE, m0)
-                               : (floatv)(0.0f);
+            y[k] = k0 + k < KG
+                       ? load_small(small, small_row + k * OUT_PLANE, m0,
+                                    small_elements, inside)
+                       : (floatv)(0.0f);
 #pragma unroll
           for (int kw = 0; kw < KERNEL_W; kw++) {
             const int first = m0 * STRIDE_W - PAD_W + kw * DILATION_W;

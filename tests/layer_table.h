@@ -11,13 +11,14 @@
 
 /* name, dims, batch, C, K, group, in, kernel, stride, pad, dilation, bias */
 #define L1(name, n, c, k, g, w, kw, s, p, d, b)                                \
-  {name, 1, n, c, k, g, {w}, {kw}, {s}, {p}, {d}, b}
+  {name, 1, n, c, k, g, {w}, {kw}, {s}, {p}, {d}, b, TEST_PLAIN_CONVOLUTION}
 #define L2(name, n, c, k, g, h, w, kh, kw, sh, sw, ph, pw, dh, dw, b)         \
-  {name, 2, n, c, k, g, {h, w}, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, b}
+  {name, 2, n, c, k, g, {h, w}, {kh, kw}, {sh, sw}, {ph, pw}, {dh, dw}, b,  \
+   TEST_PLAIN_CONVOLUTION}
 #define L3(name, n, c, k, g, d0, h, w, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, \
            dh, dw, b)                                                          \
   {name, 3, n, c, k, g, {d0, h, w}, {kd, kh, kw}, {sd, sh, sw},              \
-   {pd, ph, pw}, {dd, dh, dw}, b}
+   {pd, ph, pw}, {dd, dh, dw}, b, TEST_PLAIN_CONVOLUTION}
 
 /* Number of random layers after the hand-picked ones. */
 #define TEST_GENERATED_LAYERS 80

@@ -8,6 +8,7 @@
 #include "layer_table.h"
 
 #include "algo/algo.h"
+#include "algo/im2col_gemm.h"
 #include "conv/conv.h"
 #include "runtime/context.h"
 
@@ -320,6 +321,36 @@ Test(auto_choice, specialised_first_in_table) {
                  best->name, gcl_algorithm_name(expected));
   }
   gcl_context_destroy(context);
+}
+
+/* ---- size arithmetic -------------------------------------------------------- */
+
+Test(sizes, multiplication_saturates) {
+  cr_assert_eq(gcl_mul_saturated(3, 5), 15);
+  cr_assert_eq(gcl_mul_saturated(0, INT64_MAX), 0);
+  cr_assert_eq(gcl_mul_saturated(INT64_MAX, 1), INT64_MAX);
+  cr_assert_eq(gcl_mul_saturated((int64_t)1 << 31, (int64_t)1 << 32),
+               INT64_MAX);
+}
+
+/*
+ * A valid layer whose tensors are small enough to address but whose im2col
+ * column matrix, channels x kernel volume x output positions, has about
+ * 2^80 elements. Its size must saturate, and im2col must decline it.
+ */
+Test(sizes, column_matrix_beyond_int64) {
+  const int64_t input_shape[5] = {1, (int64_t)1 << 20, 1, 1, 1};
+  gcl_geometry geometry;
+  gcl_conv_desc desc;
+  char reason[256] = "";
+
+  gcl_conv_desc_init(&desc, 3, (int64_t)1 << 20, 1, 1024);
+  desc.pad[0] = desc.pad[1] = desc.pad[2] = 1024;
+  cr_assert_eq(gcl_geometry_init(&desc, 5, input_shape, &geometry),
+               GCL_SUCCESS, "%s", gcl_last_error());
+  cr_assert_eq(gcl_im2col_column_elements(&geometry), INT64_MAX);
+  cr_assert_eq(gcl_im2col_supports(&geometry, reason, sizeof reason), 0);
+  cr_assert(strstr(reason, "column matrix") != NULL, "reason: %s", reason);
 }
 
 /* ---- tensor views ----------------------------------------------------------- */

@@ -31,8 +31,9 @@
 
 #define ALEXNET GCL_NETS_DIR "/bvlc_alexnet.prototxt"
 
-/* One row per algorithm except auto, one for auto, and one for oneDNN. */
-#define GROUPCL_ROWS GCL_ALGORITHM_COUNT
+/* One row per convolution algorithm (every algorithm but auto and
+ * transposed), one for auto, and one for oneDNN. */
+#define GROUPCL_ROWS (GCL_ALGORITHM_COUNT - 1)
 #ifdef HAVE_DNNL
 #define ROWS_PER_LAYER (GROUPCL_ROWS + 1)
 #else

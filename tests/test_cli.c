@@ -9,6 +9,7 @@
 
 #include <criterion/criterion.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ Test(cli, top_level_help_lists_exit_codes) {
   expect_contains(run.out, "Usage: groupcl COMMAND", "stdout");
   expect_contains(run.out, "Exit status", "stdout");
   expect_contains(run.out, "4  no OpenCL device", "stdout");
+  expect_contains(run.out, "  conv-backward\n", "stdout");
   free_run(&run);
 }
 
@@ -50,7 +52,8 @@ Test(cli, version_prints_number) {
 }
 
 Test(cli, subcommand_help_exits_zero) {
-  const char *commands[] = {"devices", "explain", "conv", "demo", "tune"};
+  const char *commands[] = {"devices", "explain", "conv", "conv-backward",
+                            "demo", "tune"};
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
     tool_run run = RUN_TOOL(commands[i], "--help");
     expect_exit(&run, 0);
@@ -280,12 +283,17 @@ typedef struct conv_case {
   int64_t in[3];
   int64_t kernel[3];
   int64_t stride[3];
-  int64_t pad[3];
+  int64_t pad[3];       /* before each axis, and after unless asymmetric */
+  int64_t pad_after[3]; /* read when pad_asymmetric is set */
+  int pad_asymmetric;
   int64_t dilation[3];
+  int64_t output_padding[3];
   int bias_term;
+  int transposed;           /* pass --transposed */
   const char *stride_flag; /* as given on the command line; NULL: omitted */
   const char *pad_flag;
   const char *dilation_flag;
+  const char *output_padding_flag;
   const char *schedule_flag; /* --schedule value, or NULL */
   int trace;                  /* pass --trace and check the file */
 } conv_case;
@@ -319,31 +327,79 @@ static void write_array(const char *name, int rank, const int64_t *shape,
                "npy_write: %s", error);
 }
 
-static void case_desc(const conv_case *c, gcl_conv_desc *desc,
-                      int64_t *input_shape, int64_t *weight_shape) {
-  gcl_conv_desc_init(desc, c->spatial_dims, c->channels, c->num_output, 1);
-  desc->group = c->group;
-  desc->bias_term = c->bias_term;
-  input_shape[0] = c->batch;
-  input_shape[1] = c->channels;
-  weight_shape[0] = c->num_output;
-  weight_shape[1] = c->channels / c->group;
-  for (int axis = 0; axis < c->spatial_dims; axis++) {
-    desc->kernel[axis] = c->kernel[axis];
-    desc->stride[axis] = c->stride[axis];
-    desc->pad[axis] = c->pad[axis];
-    desc->dilation[axis] = c->dilation[axis];
-    input_shape[2 + axis] = c->in[axis];
-    weight_shape[2 + axis] = c->kernel[axis];
-  }
-}
-
 static void add_args(const char **args, int *count, const char *flag,
                      const char *value) {
   if (value != NULL) {
     args[(*count)++] = flag;
     args[(*count)++] = value;
   }
+}
+
+static void case_desc(const conv_case *c, gcl_conv_desc *desc,
+                      int64_t *input_shape, int64_t *weight_shape) {
+  gcl_conv_desc_init(desc, c->spatial_dims, c->channels, c->num_output, 1);
+  desc->group = c->group;
+  desc->bias_term = c->bias_term;
+  desc->transposed = c->transposed;
+  desc->pad_asymmetric = c->pad_asymmetric;
+  input_shape[0] = c->batch;
+  input_shape[1] = c->channels;
+  /* Transposed weights are [C][K/group][k...], as in Caffe's Deconvolution. */
+  weight_shape[0] = c->transposed ? c->channels : c->num_output;
+  weight_shape[1] = c->transposed ? c->num_output / c->group
+                                  : c->channels / c->group;
+  for (int axis = 0; axis < c->spatial_dims; axis++) {
+    desc->kernel[axis] = c->kernel[axis];
+    desc->stride[axis] = c->stride[axis];
+    desc->pad[axis] = c->pad[axis];
+    desc->pad_after[axis] = c->pad_after[axis];
+    desc->dilation[axis] = c->dilation[axis];
+    desc->output_padding[axis] = c->output_padding[axis];
+    input_shape[2 + axis] = c->in[axis];
+    weight_shape[2 + axis] = c->kernel[axis];
+  }
+}
+
+/* Adds the flags of the layer that conv and conv-backward share. */
+static void add_layer_args(const conv_case *c, const char **args, int *count,
+                           char *group_text, size_t group_text_size) {
+  snprintf(group_text, group_text_size, "%lld", (long long)c->group);
+  add_args(args, count, "--group", group_text);
+  add_args(args, count, "--stride", c->stride_flag);
+  add_args(args, count, "--pad", c->pad_flag);
+  add_args(args, count, "--dilation", c->dilation_flag);
+  add_args(args, count, "--output-padding", c->output_padding_flag);
+  if (c->transposed) {
+    args[(*count)++] = "--transposed";
+  }
+}
+
+/*
+ * Reads the .npy file at path and expects the given shape and values
+ * within the tolerances above.
+ */
+static void expect_npy_close(const char *path, int rank, const int64_t *shape,
+                             const float *expected) {
+  npy_array array = {0};
+  char error[512];
+  cr_assert_eq(npy_read(path, &array, error, sizeof error), 0,
+               "npy_read: %s", error);
+  cr_assert_eq(array.rank, rank, "%s has rank %d, expected %d", path,
+               array.rank, rank);
+  for (int i = 0; i < rank; i++) {
+    cr_assert_eq(array.shape[i], shape[i], "%s axis %d: %lld, expected %lld",
+                 path, i, (long long)array.shape[i], (long long)shape[i]);
+  }
+
+  for (size_t i = 0; i < array.count; i++) {
+    const double difference = fabs((double)array.data[i] - expected[i]);
+    const double tolerance =
+        TOLERANCE_ABSOLUTE + TOLERANCE_RELATIVE * fabs((double)expected[i]);
+    cr_assert_leq(difference, tolerance,
+                  "%s element %zu: tool %.8g, reference %.8g", path, i,
+                  (double)array.data[i], (double)expected[i]);
+  }
+  npy_array_free(&array);
 }
 
 /* Runs `groupcl conv` on the case and compares Y with the host reference. */
@@ -368,16 +424,13 @@ static void check_conv_case(const conv_case *c) {
     write_array("b.npy", 1, &c->num_output, 3, &bias, bias_path);
   }
   make_path(output_path, "y.npy");
-  snprintf(group_text, sizeof group_text, "%lld", (long long)c->group);
 
   const char *args[MAX_TOOL_ARGS] = {"conv", "--input", input_path,
                                      "--weights", weights_path, "--output",
-                                     output_path, "--group", group_text};
-  int count = 9;
+                                     output_path};
+  int count = 7;
+  add_layer_args(c, args, &count, group_text, sizeof group_text);
   add_args(args, &count, "--bias", c->bias_term ? bias_path : NULL);
-  add_args(args, &count, "--stride", c->stride_flag);
-  add_args(args, &count, "--pad", c->pad_flag);
-  add_args(args, &count, "--dilation", c->dilation_flag);
   add_args(args, &count, "--schedule", c->schedule_flag);
   char trace_path[PATH_CAPACITY];
   make_path(trace_path, "trace.json");
@@ -406,28 +459,7 @@ static void check_conv_case(const conv_case *c) {
                                           weights, bias, expected),
                GCL_SUCCESS, "%s", gcl_last_error());
 
-  npy_array output = {0};
-  char error[512];
-  cr_assert_eq(npy_read(output_path, &output, error, sizeof error), 0,
-               "npy_read: %s", error);
-  cr_assert_eq(output.rank, rank);
-  for (int i = 0; i < rank; i++) {
-    cr_expect_eq(output.shape[i], expected_shape[i],
-                 "output axis %d: %lld, expected %lld", i,
-                 (long long)output.shape[i], (long long)expected_shape[i]);
-  }
-  cr_assert_eq(output.count, output_count);
-
-  for (size_t i = 0; i < output_count; i++) {
-    const double difference = fabs((double)output.data[i] - expected[i]);
-    const double tolerance =
-        TOLERANCE_ABSOLUTE + TOLERANCE_RELATIVE * fabs((double)expected[i]);
-    cr_assert_leq(difference, tolerance,
-                  "element %zu: tool %.8g, reference %.8g", i,
-                  (double)output.data[i], (double)expected[i]);
-  }
-
-  npy_array_free(&output);
+  expect_npy_close(output_path, rank, expected_shape, expected);
   free(expected);
   free(input);
   free(weights);
@@ -519,6 +551,144 @@ Test(cli, conv_3d_depthwise_matches_reference) {
                        .pad_flag = "1",
                        .dilation_flag = "1,1,2"};
   check_conv_case(&c);
+}
+
+Test(cli, conv_asymmetric_pad_matches_reference) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 6,
+                       .group = 2,
+                       .in = {6, 7},
+                       .kernel = {3, 3},
+                       .stride = {1, 2},
+                       .pad = {1, 0},
+                       .pad_after = {2, 1},
+                       .pad_asymmetric = 1,
+                       .dilation = {1, 1},
+                       .bias_term = 1,
+                       .stride_flag = "1,2",
+                       .pad_flag = "1:2,0:1"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_transposed_matches_reference) {
+  const conv_case c = {.spatial_dims = 2,
+                       .batch = 2,
+                       .channels = 6,
+                       .num_output = 4,
+                       .group = 2,
+                       .in = {4, 5},
+                       .kernel = {3, 2},
+                       .stride = {2, 2},
+                       .pad = {1, 0},
+                       .dilation = {1, 1},
+                       .bias_term = 1,
+                       .transposed = 1,
+                       .stride_flag = "2",
+                       .pad_flag = "1,0"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_transposed_output_padding_matches_reference) {
+  const conv_case c = {.spatial_dims = 1,
+                       .batch = 1,
+                       .channels = 3,
+                       .num_output = 6,
+                       .group = 3,
+                       .in = {7},
+                       .kernel = {3},
+                       .stride = {3},
+                       .pad = {2},
+                       .pad_after = {0},
+                       .pad_asymmetric = 1,
+                       .dilation = {1},
+                       .output_padding = {2},
+                       .bias_term = 0,
+                       .transposed = 1,
+                       .stride_flag = "3",
+                       .pad_flag = "2:0",
+                       .output_padding_flag = "2"};
+  check_conv_case(&c);
+}
+
+Test(cli, conv_transposed_3d_on_queues_matches_reference) {
+  const conv_case c = {.spatial_dims = 3,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 4,
+                       .group = 4,
+                       .in = {3, 4, 5},
+                       .kernel = {2, 3, 3},
+                       .stride = {1, 2, 1},
+                       .pad = {0, 1, 1},
+                       .pad_after = {1, 1, 0},
+                       .pad_asymmetric = 1,
+                       .dilation = {1, 1, 2},
+                       .output_padding = {0, 1, 1},
+                       .bias_term = 1,
+                       .transposed = 1,
+                       .stride_flag = "1,2,1",
+                       .pad_flag = "0:1,1,1:0",
+                       .dilation_flag = "1,1,2",
+                       .output_padding_flag = "0,1,1",
+                       .schedule_flag = "queues:2"};
+  check_conv_case(&c);
+}
+
+/* Writes an array with the given values to test_directory/name. */
+static void write_values(const char *name, int rank, const int64_t *shape,
+                         const float *values, char *path) {
+  char error[512];
+  make_path(path, name);
+  cr_assert_eq(npy_write(path, rank, shape, values, error, sizeof error), 0,
+               "npy_write: %s", error);
+}
+
+/* Reads the array at path, which must have `count` values, into values. */
+static void read_vector(const char *path, size_t count, float *values) {
+  npy_array array = {0};
+  char error[512];
+  cr_assert_eq(npy_read(path, &array, error, sizeof error), 0,
+               "npy_read: %s", error);
+  cr_assert_eq(array.count, count, "%s has %zu values, expected %zu", path,
+               array.count, count);
+  memcpy(values, array.data, count * sizeof *values);
+  npy_array_free(&array);
+}
+
+Test(cli, conv_transposed_spreads_input_by_stride) {
+  /*
+   * A transposed convolution adds the filter, scaled by each input value,
+   * at stride steps: x = [1, 2] and w = [1, 10] with stride 2 give
+   * [1, 10, 2, 20], and output padding 1 appends the zero that the last
+   * stride step reaches.
+   */
+  const int64_t input_shape[3] = {1, 1, 2};
+  const int64_t weight_shape[3] = {1, 1, 2};
+  const float input[2] = {1.0f, 2.0f};
+  const float weights[2] = {1.0f, 10.0f};
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_values("x.npy", 3, input_shape, input, input_path);
+  write_values("w.npy", 3, weight_shape, weights, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--output", output_path,
+                          "--transposed", "--stride", "2",
+                          "--output-padding", "1");
+  expect_exit(&run, 0);
+  free_run(&run);
+
+  float output[5];
+  read_vector(output_path, 5, output);
+  const float expected[5] = {1.0f, 10.0f, 2.0f, 20.0f, 0.0f};
+  for (int i = 0; i < 5; i++) {
+    cr_expect_eq(output[i], expected[i], "y[%d] = %g, expected %g", i,
+                 (double)output[i], (double)expected[i]);
+  }
 }
 
 /* Writes small valid X [1][4][5][5] and W [4][2][3][3] for failure tests. */
@@ -702,7 +872,56 @@ Test(cli, conv_reads_device_from_environment) {
   free_run(&run);
 }
 
-Test(cli, conv_transposed_is_unsupported) {
+Test(cli, conv_transposed_weight_mismatch_leaves_no_output) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  /* X has 4 channels and W [4][2][3][3] fits, but not with --group 3. */
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "3", "--transposed",
+                          "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl conv: invalid layer: ", "stderr");
+  expect_contains(run.err, "group 3", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+
+  /* Transposed weights start with C: a 5-channel input does not fit. */
+  const int64_t wide_shape[4] = {1, 5, 5, 5};
+  float *wide = NULL;
+  write_array("x.npy", 4, wide_shape, 1, &wide, input_path);
+  free(wide);
+  run = RUN_TOOL("conv", "--input", input_path, "--weights", weights_path,
+                 "--transposed", "--output", output_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, weights_path, "stderr");
+  expect_contains(run.err, "(channels, num_output / group, kernel...)",
+                  "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_output_padding_needs_transposed) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--stride", "2",
+                          "--output-padding", "1", "--output", output_path);
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--output-padding applies only to transposed",
+                  "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, conv_output_padding_must_be_below_stride) {
   char input_path[PATH_CAPACITY];
   char weights_path[PATH_CAPACITY];
   char output_path[PATH_CAPACITY];
@@ -711,9 +930,61 @@ Test(cli, conv_transposed_is_unsupported) {
 
   tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
                           weights_path, "--group", "2", "--transposed",
+                          "--stride", "2", "--output-padding", "2",
                           "--output", output_path);
   expect_exit(&run, 3);
-  expect_contains(run.err, "--transposed (Deconvolution) is not supported",
+  expect_contains(run.err, "output_padding 2", "stderr");
+  expect_contains(run.err, "smaller than the stride 2", "stderr");
+  cr_expect_not(file_exists(output_path));
+  free_run(&run);
+}
+
+Test(cli, malformed_pad_is_usage_error) {
+  /* Each text, and the part of it that the message must quote. */
+  const char *const cases[][2] = {
+      {"1:", "'1:' is not a padding"},
+      {":1", "':1' is not a padding"},
+      {"1:2:3", "'1:2:3' is not a padding"},
+      {"1,x:2", "'x:2' is not a padding"},
+      {"1:2,", "'' is not a padding"},
+      {"", "'' is not a padding"},
+      {"-1", "has the value -1"},
+      {"0:-2", "has the value -2"},
+      {"3000000000:1", "has the value 3000000000,"},
+      {"1:2,0,1,1", "more than 3 values"},
+  };
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                            weights_path, "--group", "2", "--pad",
+                            cases[i][0], "--output", output_path);
+    cr_expect_eq(run.exit_code, 2, "--pad '%s': exit %d, stderr %s",
+                 cases[i][0], run.exit_code, run.err);
+    expect_contains(run.err, "groupcl conv: --pad '", "stderr");
+    expect_contains(run.err, cases[i][1], "stderr");
+    expect_contains(run.err, "Try 'groupcl conv --help'.", "stderr");
+    free_run(&run);
+  }
+  cr_expect_not(file_exists(output_path));
+}
+
+Test(cli, pad_list_must_fit_input) {
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char output_path[PATH_CAPACITY];
+  write_small_layer(input_path, weights_path);
+  make_path(output_path, "y.npy");
+
+  tool_run run = RUN_TOOL("conv", "--input", input_path, "--weights",
+                          weights_path, "--group", "2", "--pad", "1:2,0,1",
+                          "--output", output_path);
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--pad has 3 values, but the layer has 2",
                   "stderr");
   cr_expect_not(file_exists(output_path));
   free_run(&run);
@@ -742,6 +1013,458 @@ Test(cli, conv_verbose_prints_summary) {
   expect_contains(run.err, "algorithm caffe_gemm", "stderr");
   expect_contains(run.err, " ms", "stderr");
   cr_expect(file_exists(output_path));
+  free_run(&run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* conv-backward                                                            */
+
+/* The gradients a conv-backward run requests, as bits. */
+enum requested_gradients {
+  REQUEST_INPUT = 1,
+  REQUEST_WEIGHTS = 2,
+  REQUEST_BIAS = 4,
+  REQUEST_ALL = 7
+};
+
+/* Arrays and paths of one conv-backward run. */
+typedef struct backward_files {
+  float *input, *weights, *grad_output;
+  char input_path[PATH_CAPACITY];
+  char weights_path[PATH_CAPACITY];
+  char grad_output_path[PATH_CAPACITY];
+  char grad_input_path[PATH_CAPACITY];
+  char grad_weights_path[PATH_CAPACITY];
+  char grad_bias_path[PATH_CAPACITY];
+} backward_files;
+
+/* Writes X, W and a DY of the layer's output shape for the case. */
+static void write_backward_files(const gcl_conv_desc *desc, int rank,
+                                 const int64_t *input_shape,
+                                 const int64_t *weight_shape,
+                                 backward_files *files) {
+  int64_t output_shape[GCL_MAX_RANK];
+  cr_assert_eq(gcl_conv_output_shape(desc, rank, input_shape, output_shape),
+               GCL_SUCCESS, "%s", gcl_last_error());
+  write_array("x.npy", rank, input_shape, 1, &files->input,
+              files->input_path);
+  write_array("w.npy", rank, weight_shape, 2, &files->weights,
+              files->weights_path);
+  write_array("dy.npy", rank, output_shape, 3, &files->grad_output,
+              files->grad_output_path);
+  make_path(files->grad_input_path, "dx.npy");
+  make_path(files->grad_weights_path, "dw.npy");
+  make_path(files->grad_bias_path, "db.npy");
+}
+
+static void free_backward_files(backward_files *files) {
+  free(files->input);
+  free(files->weights);
+  free(files->grad_output);
+}
+
+/*
+ * Runs `groupcl conv-backward` on the case, requesting the gradients in
+ * `requested` (with --check when check is set). Compares each written
+ * gradient with gcl_conv_reference_backward and expects no file for the
+ * others.
+ */
+static void check_backward_case(const conv_case *c, int requested,
+                                int check) {
+  gcl_conv_desc desc;
+  int64_t input_shape[GCL_MAX_RANK];
+  int64_t weight_shape[GCL_MAX_RANK];
+  const int rank = c->spatial_dims + 2;
+  case_desc(c, &desc, input_shape, weight_shape);
+  desc.bias_term = (requested & REQUEST_BIAS) != 0;
+
+  backward_files files;
+  write_backward_files(&desc, rank, input_shape, weight_shape, &files);
+
+  char group_text[32];
+  const char *args[MAX_TOOL_ARGS] = {
+      "conv-backward", "--input",       files.input_path,
+      "--weights",     files.weights_path, "--grad-output",
+      files.grad_output_path};
+  int count = 7;
+  add_layer_args(c, args, &count, group_text, sizeof group_text);
+  add_args(args, &count, "--schedule", c->schedule_flag);
+  add_args(args, &count, "--grad-input",
+           requested & REQUEST_INPUT ? files.grad_input_path : NULL);
+  add_args(args, &count, "--grad-weights",
+           requested & REQUEST_WEIGHTS ? files.grad_weights_path : NULL);
+  add_args(args, &count, "--grad-bias",
+           requested & REQUEST_BIAS ? files.grad_bias_path : NULL);
+  if (check) {
+    args[count++] = "--check";
+  }
+  args[count] = NULL;
+
+  tool_run run = run_tool(NULL, args);
+  expect_exit(&run, 0);
+  if (check) {
+    const char *lines[3] = {"--grad-input: max error",
+                            "--grad-weights: max error",
+                            "--grad-bias: max error"};
+    for (int kind = 0; kind < 3; kind++) {
+      if (requested & (1 << kind)) {
+        expect_contains(run.out, lines[kind], "stdout");
+      } else {
+        cr_expect_null(strstr(run.out, lines[kind]), "stdout has %s:\n%s",
+                       lines[kind], run.out);
+      }
+    }
+  }
+  free_run(&run);
+
+  const size_t weight_count = shape_count(rank, weight_shape);
+  float *grad_input = malloc(shape_count(rank, input_shape) * sizeof(float));
+  float *grad_weights = malloc(weight_count * sizeof(float));
+  float *grad_bias = malloc((size_t)desc.num_output * sizeof(float));
+  cr_assert(grad_input != NULL && grad_weights != NULL && grad_bias != NULL);
+  cr_assert_eq(gcl_conv_reference_backward(
+                   &desc, rank, input_shape, files.input, files.weights,
+                   files.grad_output, grad_input, grad_weights,
+                   desc.bias_term ? grad_bias : NULL),
+               GCL_SUCCESS, "%s", gcl_last_error());
+
+  if (requested & REQUEST_INPUT) {
+    expect_npy_close(files.grad_input_path, rank, input_shape, grad_input);
+  } else {
+    cr_expect_not(file_exists(files.grad_input_path));
+  }
+  if (requested & REQUEST_WEIGHTS) {
+    expect_npy_close(files.grad_weights_path, rank, weight_shape,
+                     grad_weights);
+  } else {
+    cr_expect_not(file_exists(files.grad_weights_path));
+  }
+  if (requested & REQUEST_BIAS) {
+    expect_npy_close(files.grad_bias_path, 1, &desc.num_output, grad_bias);
+  } else {
+    cr_expect_not(file_exists(files.grad_bias_path));
+  }
+
+  free(grad_input);
+  free(grad_weights);
+  free(grad_bias);
+  free_backward_files(&files);
+}
+
+/* A grouped 2-D layer with stride and asymmetric padding. */
+static const conv_case backward_2d_case = {.spatial_dims = 2,
+                                           .batch = 2,
+                                           .channels = 4,
+                                           .num_output = 6,
+                                           .group = 2,
+                                           .in = {6, 5},
+                                           .kernel = {3, 2},
+                                           .stride = {2, 1},
+                                           .pad = {1, 0},
+                                           .pad_after = {2, 1},
+                                           .pad_asymmetric = 1,
+                                           .dilation = {1, 1},
+                                           .stride_flag = "2,1",
+                                           .pad_flag = "1:2,0:1"};
+
+Test(cli, conv_backward_all_gradients_match_reference) {
+  check_backward_case(&backward_2d_case, REQUEST_ALL, 1);
+}
+
+Test(cli, conv_backward_writes_each_gradient_alone) {
+  const int kinds[3] = {REQUEST_INPUT, REQUEST_WEIGHTS, REQUEST_BIAS};
+  const char *names[3] = {"dx.npy", "dw.npy", "db.npy"};
+  for (int i = 0; i < 3; i++) {
+    check_backward_case(&backward_2d_case, kinds[i], 0);
+
+    char path[PATH_CAPACITY];
+    make_path(path, names[i]);
+    cr_assert_eq(remove(path), 0, "remove %s: %s", path, strerror(errno));
+  }
+}
+
+Test(cli, conv_backward_transposed_matches_reference) {
+  const conv_case c = {.spatial_dims = 1,
+                       .batch = 2,
+                       .channels = 4,
+                       .num_output = 6,
+                       .group = 2,
+                       .in = {7},
+                       .kernel = {3},
+                       .stride = {2},
+                       .pad = {1},
+                       .pad_after = {0},
+                       .pad_asymmetric = 1,
+                       .dilation = {2},
+                       .output_padding = {1},
+                       .transposed = 1,
+                       .stride_flag = "2",
+                       .pad_flag = "1:0",
+                       .dilation_flag = "2",
+                       .output_padding_flag = "1",
+                       .schedule_flag = "queues:2"};
+  check_backward_case(&c, REQUEST_ALL, 1);
+}
+
+Test(cli, conv_backward_3d_depthwise_matches_reference) {
+  const conv_case c = {.spatial_dims = 3,
+                       .batch = 1,
+                       .channels = 3,
+                       .num_output = 6,
+                       .group = 3,
+                       .in = {3, 5, 4},
+                       .kernel = {2, 3, 3},
+                       .stride = {1, 1, 2},
+                       .pad = {0, 1, 1},
+                       .dilation = {1, 1, 1},
+                       .stride_flag = "1,1,2",
+                       .pad_flag = "0,1,1"};
+  check_backward_case(&c, REQUEST_INPUT | REQUEST_WEIGHTS, 0);
+}
+
+Test(cli, conv_backward_matches_hand_computed_gradients) {
+  /*
+   * x = [1, 2, 3] padded to [0, 1, 2, 3] by --pad 1:0, w = [1, 10]:
+   * y[o] = xp[o] + 10 xp[o+1]. With dy = [1, 100, 10000]:
+   *   dx[j] = sum over o of dy[o] w[j+1-o] = [110, 11000, 100000]
+   *   dw[k] = sum over o of dy[o] xp[o+k] = [20100, 30201]
+   *   db    = 1 + 100 + 10000 = 10101
+   */
+  const int64_t input_shape[3] = {1, 1, 3};
+  const int64_t weight_shape[3] = {1, 1, 2};
+  const int64_t output_shape[3] = {1, 1, 3};
+  const float input[3] = {1.0f, 2.0f, 3.0f};
+  const float weights[2] = {1.0f, 10.0f};
+  const float grad_output[3] = {1.0f, 100.0f, 10000.0f};
+  backward_files files;
+  write_values("x.npy", 3, input_shape, input, files.input_path);
+  write_values("w.npy", 3, weight_shape, weights, files.weights_path);
+  write_values("dy.npy", 3, output_shape, grad_output,
+               files.grad_output_path);
+  make_path(files.grad_input_path, "dx.npy");
+  make_path(files.grad_weights_path, "dw.npy");
+  make_path(files.grad_bias_path, "db.npy");
+
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path, "--pad",
+      "1:0", "--grad-input", files.grad_input_path, "--grad-weights",
+      files.grad_weights_path, "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 0);
+  free_run(&run);
+
+  float values[3];
+  read_vector(files.grad_input_path, 3, values);
+  cr_expect_eq(values[0], 110.0f, "dx[0] = %g", (double)values[0]);
+  cr_expect_eq(values[1], 11000.0f, "dx[1] = %g", (double)values[1]);
+  cr_expect_eq(values[2], 100000.0f, "dx[2] = %g", (double)values[2]);
+  read_vector(files.grad_weights_path, 2, values);
+  cr_expect_eq(values[0], 20100.0f, "dw[0] = %g", (double)values[0]);
+  cr_expect_eq(values[1], 30201.0f, "dw[1] = %g", (double)values[1]);
+  read_vector(files.grad_bias_path, 1, values);
+  cr_expect_eq(values[0], 10101.0f, "db[0] = %g", (double)values[0]);
+}
+
+/* Writes X, W and DY of backward_2d_case for the failure tests. */
+static void write_backward_2d_files(backward_files *files) {
+  gcl_conv_desc desc;
+  int64_t input_shape[GCL_MAX_RANK];
+  int64_t weight_shape[GCL_MAX_RANK];
+  case_desc(&backward_2d_case, &desc, input_shape, weight_shape);
+  write_backward_files(&desc, 4, input_shape, weight_shape, files);
+}
+
+/*
+ * Expects no file in the test folder whose name starts with name, which
+ * also catches the temporary "NAME.tmpXXXXXX" files of an atomic write.
+ */
+static void expect_no_file_like(const char *name) {
+  DIR *folder = opendir(test_directory);
+  cr_assert_not_null(folder, "opendir %s: %s", test_directory,
+                     strerror(errno));
+  struct dirent *entry;
+  while ((entry = readdir(folder)) != NULL) {
+    cr_expect_neq(strncmp(entry->d_name, name, strlen(name)), 0,
+                  "%s/%s exists after a failed run", test_directory,
+                  entry->d_name);
+  }
+  closedir(folder);
+}
+
+Test(cli, conv_backward_grad_output_shape_mismatch) {
+  backward_files files;
+  write_backward_2d_files(&files);
+
+  /* The layer's output is [2, 6, 4, 5]; this DY has one row too few. */
+  const int64_t wrong_shape[4] = {2, 6, 3, 5};
+  float *wrong = NULL;
+  write_array("dy.npy", 4, wrong_shape, 3, &wrong, files.grad_output_path);
+  free(wrong);
+
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--group", "2", "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path, "--grad-weights", files.grad_weights_path,
+      "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, "groupcl conv-backward: --grad-output ", "stderr");
+  expect_contains(run.err, "has shape [2, 6, 3, 5]", "stderr");
+  expect_contains(run.err, "of shape [2, 4, 6, 5] has shape [2, 6, 4, 5]",
+                  "stderr");
+  cr_expect_str_empty(run.out);
+  expect_no_file_like("dx.npy");
+  expect_no_file_like("dw.npy");
+  expect_no_file_like("db.npy");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_weight_mismatch_is_invalid_input) {
+  backward_files files;
+  write_backward_2d_files(&files);
+
+  /* Without --group 2 the weights must be [6, 4, 3, 2], not [6, 2, 3, 2]. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--stride", "2,1", "--pad", "1:2,0:1", "--grad-weights",
+      files.grad_weights_path);
+  expect_exit(&run, 3);
+  expect_contains(run.err, files.weights_path, "stderr");
+  expect_contains(run.err, "--group 2", "stderr");
+  expect_no_file_like("dw.npy");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_unwritable_path_leaves_no_files) {
+  backward_files files;
+  write_backward_2d_files(&files);
+  char missing_folder_path[PATH_CAPACITY];
+  make_path(missing_folder_path, "absent/dw.npy");
+
+  /* dx.npy is written before dw.npy fails, and must be removed. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--group", "2", "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path, "--grad-weights", missing_folder_path,
+      "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 1);
+  expect_contains(run.err, "groupcl conv-backward: --grad-weights: ",
+                  "stderr");
+  expect_contains(run.err, missing_folder_path, "stderr");
+  expect_no_file_like("dx.npy");
+  expect_no_file_like("db.npy");
+  expect_no_file_like("absent");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_folder_path_leaves_no_files) {
+  backward_files files;
+  write_backward_2d_files(&files);
+  cr_assert_eq(mkdir(files.grad_bias_path, 0700), 0, "mkdir %s: %s",
+               files.grad_bias_path, strerror(errno));
+
+  /* db.npy is a folder, so the rename of the last gradient would fail. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.grad_output_path,
+      "--group", "2", "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path, "--grad-weights", files.grad_weights_path,
+      "--grad-bias", files.grad_bias_path);
+  expect_exit(&run, 1);
+  expect_contains(run.err, "--grad-bias: ", "stderr");
+  expect_contains(run.err, "is a folder", "stderr");
+  expect_no_file_like("dx.npy");
+  expect_no_file_like("dw.npy");
+  expect_no_file_like("db.npy.tmp");
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_keeps_existing_files_on_failure) {
+  backward_files files;
+  write_backward_2d_files(&files);
+  char old_path[PATH_CAPACITY];
+  write_text_file("dx.npy", "old contents\n", old_path);
+
+  /* A DY of the wrong shape fails the run before anything is written. */
+  tool_run run = RUN_TOOL(
+      "conv-backward", "--input", files.input_path, "--weights",
+      files.weights_path, "--grad-output", files.input_path, "--group", "2",
+      "--stride", "2,1", "--pad", "1:2,0:1", "--grad-input",
+      files.grad_input_path);
+  expect_exit(&run, 3);
+  char *text = read_whole_file(files.grad_input_path);
+  cr_expect_str_eq(text, "old contents\n");
+  free(text);
+  free_run(&run);
+  free_backward_files(&files);
+}
+
+Test(cli, conv_backward_requires_options) {
+  tool_run run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights",
+                          "w.npy", "--grad-output", "dy.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing gradient to write", "stderr");
+  expect_contains(run.err, "--grad-input, --grad-weights and --grad-bias",
+                  "stderr");
+  expect_contains(run.err, "Try 'groupcl conv-backward --help'.", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights", "w.npy",
+                 "--grad-input", "dx.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --grad-output", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--weights", "w.npy", "--grad-output",
+                 "dy.npy", "--grad-input", "dx.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --input", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--grad-output",
+                 "dy.npy", "--grad-input", "dx.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "missing --weights", "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_backward_rejects_same_path_twice) {
+  tool_run run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights",
+                          "w.npy", "--grad-output", "dy.npy",
+                          "--grad-input", "g.npy", "--grad-bias", "g.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--grad-input and --grad-bias both name g.npy",
+                  "stderr");
+  free_run(&run);
+}
+
+Test(cli, conv_backward_rejects_bad_layer_flags) {
+  tool_run run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights",
+                          "w.npy", "--grad-output", "dy.npy",
+                          "--grad-input", "dx.npy", "--pad", "1:2:3");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "groupcl conv-backward: --pad '1:2:3'", "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights", "w.npy",
+                 "--grad-output", "dy.npy", "--grad-input", "dx.npy",
+                 "--output-padding", "1");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "--output-padding applies only to transposed",
+                  "stderr");
+  free_run(&run);
+
+  run = RUN_TOOL("conv-backward", "--input", "x.npy", "--weights", "w.npy",
+                 "--grad-output", "dy.npy", "--grad-input", "dx.npy",
+                 "--bias", "b.npy");
+  expect_exit(&run, 2);
+  expect_contains(run.err, "unknown option '--bias'", "stderr");
   free_run(&run);
 }
 

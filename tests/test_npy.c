@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "npy.h"
 
 #define PATH_CAPACITY 512
@@ -775,6 +776,63 @@ Test(npy, write_over_folder_cleans_up) {
   cr_assert_str_eq(names, "a_folder ");
 }
 
+Test(npy, write_temporary_waits_for_publish) {
+  const int64_t shape[] = {2};
+  const float values[] = {1.0f, 2.0f};
+  char path[PATH_CAPACITY];
+  char error[ERROR_CAPACITY] = "";
+  char names[PATH_CAPACITY];
+  char *temporary_path = NULL;
+  struct stat status;
+  npy_array array;
+
+  make_path(path, "staged.npy");
+  cr_assert_eq(npy_write_temporary(path, 1, shape, values, &temporary_path,
+                                   error, sizeof error),
+               0, "npy_write_temporary failed: %s", error);
+  cr_assert_not_null(temporary_path);
+  cr_assert_eq(stat(path, &status), -1, "%s exists before the rename", path);
+  cr_assert_eq(stat(temporary_path, &status), 0, "%s is missing",
+               temporary_path);
+
+  cr_assert_eq(atomic_file_publish(temporary_path, path, error, sizeof error),
+               0, "atomic_file_publish failed: %s", error);
+  cr_assert_eq(list_test_directory(names, sizeof names), 1,
+               "the test folder holds: %s", names);
+  cr_assert_eq(npy_read(path, &array, error, sizeof error), 0,
+               "npy_read failed: %s", error);
+  cr_assert_eq(memcmp(array.data, values, sizeof values), 0);
+  npy_array_free(&array);
+}
+
+Test(npy, write_temporary_discard_leaves_nothing) {
+  const int64_t shape[] = {2};
+  const float values[] = {1.0f, 2.0f};
+  char path[PATH_CAPACITY];
+  char error[ERROR_CAPACITY] = "";
+  char names[PATH_CAPACITY];
+  char *temporary_path = NULL;
+
+  make_path(path, "staged.npy");
+  cr_assert_eq(npy_write_temporary(path, 1, shape, values, &temporary_path,
+                                   error, sizeof error),
+               0, "npy_write_temporary failed: %s", error);
+  atomic_file_discard(temporary_path);
+  cr_assert_eq(list_test_directory(names, sizeof names), 0,
+               "the test folder holds: %s", names);
+
+  /* A failed write sets no temporary name and leaves no file either. */
+  make_path(path, "no_such_folder/staged.npy");
+  temporary_path = (char *)"unchanged";
+  cr_assert_eq(npy_write_temporary(path, 1, shape, values, &temporary_path,
+                                   error, sizeof error),
+               -1);
+  cr_assert_null(temporary_path);
+  assert_contains(error, path);
+  cr_assert_eq(list_test_directory(names, sizeof names), 0,
+               "the test folder holds: %s", names);
+}
+
 Test(npy, write_rejects_invalid_shapes) {
   static const struct {
     int rank;
@@ -838,4 +896,73 @@ Test(npy, free_accepts_empty_array) {
   npy_array_free(NULL);
   cr_assert_null(array.data);
   cr_assert_eq(array.count, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading from memory                                                      */
+
+Test(npy, read_memory_matches_file) {
+  static const int64_t shape[2] = {3, 5};
+  char path[PATH_CAPACITY];
+  char error[ERROR_CAPACITY] = "";
+  float values[15];
+  unsigned char *bytes;
+  size_t size;
+  npy_array array;
+
+  fill_pattern(values, 15);
+  make_path(path, "memory.npy");
+  cr_assert_eq(npy_write(path, 2, shape, values, error, sizeof error), 0,
+               "npy_write failed: %s", error);
+  bytes = read_file(path, &size);
+
+  cr_assert_eq(npy_read_memory(bytes, size, "buffer", &array, error,
+                               sizeof error),
+               0, "npy_read_memory failed: %s", error);
+  free(bytes);
+  cr_assert_eq(array.rank, 2);
+  cr_assert_eq(array.shape[0], 3);
+  cr_assert_eq(array.shape[1], 5);
+  cr_assert_eq(array.count, 15);
+  cr_assert_eq(memcmp(array.data, values, sizeof values), 0,
+               "data read from memory differ from the data written");
+  npy_array_free(&array);
+}
+
+Test(npy, read_memory_rejects_truncation) {
+  static const float body[6];
+  unsigned char buffer[256];
+  char error[ERROR_CAPACITY] = "";
+  npy_array array;
+  size_t size = build_npy(
+      buffer, sizeof buffer, 1,
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}", 64, body,
+      sizeof body);
+
+  /* Every proper prefix ends inside the preamble, header or data. */
+  for (size_t length = 0; length < size; length++) {
+    cr_assert_eq(npy_read_memory(buffer, length, "prefix", &array, error,
+                                 sizeof error),
+                 -1, "a prefix of %zu of %zu bytes was accepted", length,
+                 size);
+    cr_assert_null(array.data, "data must be NULL after a failed read");
+    assert_contains(error, "prefix");
+  }
+  cr_assert_eq(npy_read_memory(buffer, size, "whole", &array, error,
+                               sizeof error),
+               0, "the whole buffer was rejected: %s", error);
+  npy_array_free(&array);
+}
+
+Test(npy, read_memory_rejects_null_arguments) {
+  char error[ERROR_CAPACITY] = "";
+  npy_array array;
+
+  cr_assert_eq(npy_read_memory(NULL, 10, "buffer", &array, error,
+                               sizeof error),
+               -1);
+  assert_contains(error, "must not be NULL");
+  cr_assert_eq(npy_read_memory(NULL, 0, "empty", &array, error, sizeof error),
+               -1);
+  assert_contains(error, "empty is not a .npy file");
 }

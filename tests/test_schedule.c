@@ -184,17 +184,20 @@ static const policy_case policies[] = {
 };
 
 static const test_layer schedule_layers[] = {
-    {"group1_batch3", 2, 3, 4, 6, 1, {7, 6}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1},
-    {"group2", 2, 2, 6, 4, 2, {9, 8}, {3, 3}, {1, 2}, {1, 1}, {1, 1}, 1},
-    {"group3", 1, 1, 6, 9, 3, {11}, {3}, {2}, {1}, {2}, 0},
+    {"group1_batch3", 2, 3, 4, 6, 1, {7, 6}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1,
+     TEST_PLAIN_CONVOLUTION},
+    {"group2", 2, 2, 6, 4, 2, {9, 8}, {3, 3}, {1, 2}, {1, 1}, {1, 1}, 1,
+     TEST_PLAIN_CONVOLUTION},
+    {"group3", 1, 1, 6, 9, 3, {11}, {3}, {2}, {1}, {2}, 0,
+     TEST_PLAIN_CONVOLUTION},
     {"group7_uneven", 2, 2, 14, 21, 7, {6, 7}, {3, 3}, {1, 1}, {1, 1}, {1, 1},
-     1},
+     1, TEST_PLAIN_CONVOLUTION},
     {"group32_resnext", 2, 1, 64, 64, 32, {7, 7}, {3, 3}, {1, 1}, {1, 1},
-     {1, 1}, 1},
+     {1, 1}, 1, TEST_PLAIN_CONVOLUTION},
     {"depthwise_mult2", 2, 2, 8, 16, 8, {8, 8}, {3, 3}, {1, 1}, {1, 1},
-     {1, 1}, 1},
+     {1, 1}, 1, TEST_PLAIN_CONVOLUTION},
     {"group4_3d", 3, 1, 4, 8, 4, {4, 5, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1},
-     {1, 1, 1}, 1},
+     {1, 1, 1}, 1, TEST_PLAIN_CONVOLUTION},
 };
 
 #define POLICY_COUNT (sizeof policies / sizeof policies[0])

@@ -16,7 +16,8 @@
 
 /* A ResNeXt-like layer that direct wins by the cost model. */
 static const test_layer tuned_layer = {
-    "tuned_g8", 2, 1, 32, 32, 8, {10, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1};
+    "tuned_g8", 2, 1, 32, 32, 8, {10, 10}, {3, 3}, {1, 1}, {1, 1}, {1, 1}, 1,
+    TEST_PLAIN_CONVOLUTION};
 
 typedef struct tuning_fixture {
   char folder[64];

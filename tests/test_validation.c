@@ -139,8 +139,10 @@ static const layer_case layer_cases[] = {
      {"pad -1 on the depth axis", "at least 0", NULL}},
     {"pad_negative_3d_width", 3, 4, 4, 1, FIELD_PAD, 2, -1, 0, INVALID,
      {"pad -1 on the width axis", NULL, NULL}},
-    {"transposed", 2, 4, 4, 1, FIELD_NONE, 0, 0, 1, GCL_ERROR_UNSUPPORTED,
-     {"transposed convolution", "not supported", NULL}},
+    {"valid_transposed", 2, 4, 4, 1, FIELD_NONE, 0, 0, 1, GCL_SUCCESS,
+     {NULL, NULL, NULL}},
+    {"valid_transposed_group4_3d", 3, 8, 12, 4, FIELD_STRIDE, 1, 2, 1,
+     GCL_SUCCESS, {NULL, NULL, NULL}},
     {"valid_40_60_group_20", 2, 40, 60, 20, FIELD_NONE, 0, 0, 0, GCL_SUCCESS,
      {NULL, NULL, NULL}},
     {"valid_depthwise_1d", 1, 8, 8, 8, FIELD_NONE, 0, 0, 0, GCL_SUCCESS,
@@ -418,6 +420,9 @@ static const input_case input_cases[] = {
                                         NULL}},
     {"depth_negative", 3, 5, {1, 4, -2, 8, 8},
      {"size -2 on the depth axis", NULL, NULL}},
+    {"elements_above_limit", 3, 5, {1, 4, 2147483647, 2147483647, 65536},
+     {"has more than 2305843009213693951 elements", "within 64 bits",
+      NULL}},
 };
 
 ParameterizedTestParameters(output_shape, rejects_input_shape) {
@@ -435,6 +440,47 @@ ParameterizedTest(size_t *index, output_shape, rejects_input_shape) {
   status = gcl_conv_output_shape(&desc, c->rank, c->shape, output_shape);
   assert_status(status, GCL_ERROR_SHAPE_MISMATCH, c->name);
   expect_fragments(c->fragments, c->name);
+}
+
+/* ---- tensor size limit -------------------------------------------------- */
+
+/* Every tensor's size in bytes must fit in int64_t: 2^61 - 1 floats. */
+Test(element_limit, accepts_input_below_limit) {
+  const int64_t input_shape[4] = {1, 4, 2147483647, (int64_t)1 << 27};
+  int64_t output_shape[4];
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 2, 4, 4, 1);
+  assert_status(gcl_conv_output_shape(&desc, 4, input_shape, output_shape),
+                GCL_SUCCESS, "input of 2^60 elements");
+  cr_assert_eq(output_shape[3], (int64_t)1 << 27);
+}
+
+Test(element_limit, rejects_weights_above_limit) {
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 3, 1024, 1024, 1 << 20);
+  assert_status(gcl_conv_validate(&desc), GCL_ERROR_INVALID_LAYER,
+                "weights of 2^80 elements");
+  assert_error_contains("the weights (1024, 1024, 1048576, 1048576, "
+                        "1048576) have more than",
+                        "weights of 2^80 elements");
+}
+
+Test(element_limit, rejects_output_above_limit) {
+  /* Padding makes the output far larger than the 1x1x1 input. */
+  const int64_t input_shape[5] = {1, 1, 1, 1, 1};
+  int64_t output_shape[5];
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 3, 1, 1 << 30, 1);
+  /* Each axis stays within the per-axis limit 2^31 - 1. */
+  desc.pad[0] = desc.pad[1] = desc.pad[2] = (1 << 30) - 1;
+  assert_status(gcl_conv_output_shape(&desc, 5, input_shape, output_shape),
+                GCL_ERROR_INVALID_LAYER, "output of 2^123 elements");
+  assert_error_contains("the output shape (1, 1073741824, 2147483647, "
+                        "2147483647, 2147483647) has more than",
+                        "output of 2^123 elements");
 }
 
 /* ---- weight shape ---------------------------------------------------------- */
@@ -538,6 +584,314 @@ ParameterizedTest(size_t *index, check_params, weight_and_bias) {
     assert_error_empty(c->name);
   else
     expect_fragments(c->fragments, c->name);
+}
+
+/* ---- deconvolution (transposed layers) ------------------------------------- */
+
+typedef struct deconv_case {
+  const char *name;
+  int spatial_dims;
+  int64_t channels, num_output, group;
+  int64_t stride, dilation; /* on every axis */
+  int axis;                 /* the axis the next three fields apply to */
+  int64_t output_padding;
+  int64_t pad;
+  int64_t pad_after; /* sets pad_asymmetric when nonzero */
+  int transposed;
+  gcl_status status;
+  const char *fragments[MAX_FRAGMENTS];
+} deconv_case;
+
+/* Every layer starts from gcl_conv_desc_init with kernel size 3. */
+static const deconv_case deconv_cases[] = {
+    /* name, dims, C, K, group, stride, dilation, axis, output_padding, pad,
+       pad_after, transposed, status, fragments */
+    {"channels_not_divisible", 2, 10, 8, 4, 1, 1, 0, 0, 0, 0, 1, INVALID,
+     {"invalid deconvolution: 10 input channels are not divisible by "
+      "group 4",
+      "(10 = 2 x 4 + 2)", "8 output channels are (2 per group)"}},
+    {"num_output_not_divisible", 2, 8, 6, 4, 1, 1, 0, 0, 0, 0, 1, INVALID,
+     {"invalid deconvolution: 6 output channels are not divisible by "
+      "group 4",
+      "(6 = 1 x 4 + 2)", "8 input channels are (2 per group)"}},
+    {"both_not_divisible", 1, 10, 13, 4, 1, 1, 0, 0, 0, 0, 1, INVALID,
+     {"invalid deconvolution: 10 input channels and 13 output channels",
+      "remainders 2 and 1", NULL}},
+    {"output_padding_equals_stride", 2, 4, 4, 1, 2, 1, 1, 2, 0, 0, 1,
+     INVALID,
+     {"invalid deconvolution: output_padding 2 on the width axis",
+      "must be smaller than the stride 2 or the dilation 1", NULL}},
+    {"output_padding_equals_dilation", 2, 4, 4, 1, 1, 2, 0, 2, 0, 0, 1,
+     INVALID,
+     {"output_padding 2 on the height axis",
+      "smaller than the stride 1 or the dilation 2", NULL}},
+    {"output_padding_above_both", 3, 4, 4, 2, 2, 2, 0, 3, 0, 0, 1, INVALID,
+     {"output_padding 3 on the depth axis",
+      "smaller than the stride 2 or the dilation 2", NULL}},
+    {"output_padding_one_on_unit_stride", 1, 4, 4, 1, 1, 1, 0, 1, 0, 0, 1,
+     INVALID,
+     {"output_padding 1 on the width axis",
+      "smaller than the stride 1 or the dilation 1", NULL}},
+    {"output_padding_negative", 2, 4, 4, 1, 2, 1, 1, -1, 0, 0, 1, INVALID,
+     {"invalid deconvolution: output_padding -1 on the width axis",
+      "at least 0", NULL}},
+    {"output_padding_on_convolution", 2, 4, 4, 1, 2, 1, 1, 1, 0, 0, 0,
+     INVALID,
+     {"invalid convolution: output_padding 1 on the width axis",
+      "only to transposed layers (Deconvolution)", "set it to 0"}},
+    {"pad_after_negative", 2, 4, 4, 1, 1, 1, 0, 0, 1, -1, 1, INVALID,
+     {"invalid deconvolution: pad after -1 on the height axis",
+      "at least 0", NULL}},
+    {"pad_after_negative_convolution", 3, 4, 4, 1, 1, 1, 2, 0, 0, -2, 0,
+     INVALID,
+     {"invalid convolution: pad after -2 on the width axis", "at least 0",
+      NULL}},
+    {"pad_negative", 1, 4, 4, 1, 2, 1, 0, 1, -1, 0, 1, INVALID,
+     {"invalid deconvolution: pad -1 on the width axis", "at least 0",
+      NULL}},
+    {"valid_output_padding_below_stride", 2, 4, 4, 2, 2, 1, 1, 1, 1, 0, 1,
+     GCL_SUCCESS, {NULL, NULL, NULL}},
+    {"valid_output_padding_below_dilation", 2, 4, 4, 1, 1, 3, 0, 2, 0, 0, 1,
+     GCL_SUCCESS, {NULL, NULL, NULL}},
+    {"valid_asymmetric_pads", 3, 6, 3, 3, 2, 1, 2, 1, 2, 1, 1, GCL_SUCCESS,
+     {NULL, NULL, NULL}},
+};
+
+static void deconv_case_desc(const deconv_case *c, gcl_conv_desc *desc) {
+  gcl_conv_desc_init(desc, c->spatial_dims, c->channels, c->num_output, 3);
+  desc->group = c->group;
+  desc->transposed = c->transposed;
+  for (int axis = 0; axis < c->spatial_dims; axis++) {
+    desc->stride[axis] = c->stride;
+    desc->dilation[axis] = c->dilation;
+  }
+  desc->output_padding[c->axis] = c->output_padding;
+  desc->pad[c->axis] = c->pad;
+  if (c->pad_after != 0) {
+    desc->pad_asymmetric = 1;
+    desc->pad_after[c->axis] = c->pad_after;
+  }
+}
+
+static void expect_deconv_result(const deconv_case *c, gcl_status status,
+                                 const char *entry_point) {
+  char label[160];
+
+  snprintf(label, sizeof label, "%s via %s", c->name, entry_point);
+  assert_status(status, c->status, label);
+  if (c->status == GCL_SUCCESS)
+    assert_error_empty(label);
+  else
+    expect_fragments(c->fragments, label);
+}
+
+ParameterizedTestParameters(deconv_rules, every_entry_point) {
+  return index_params(COUNT_OF(deconv_cases));
+}
+
+/* Validation, the shape functions and gcl_conv_create agree on each case. */
+ParameterizedTest(size_t *index, deconv_rules, every_entry_point) {
+  const deconv_case *c = &deconv_cases[*index];
+  static float weights[4096];
+  static float bias[256];
+  int64_t input_shape[GCL_MAX_RANK], output_shape[GCL_MAX_RANK];
+  int64_t weight_shape[GCL_MAX_RANK];
+  gcl_context *context = test_context();
+  gcl_conv *conv = NULL;
+  gcl_conv_desc desc;
+
+  deconv_case_desc(c, &desc);
+  expect_deconv_result(c, gcl_conv_validate(&desc), "gcl_conv_validate");
+
+  input_shape[0] = 1;
+  input_shape[1] = c->channels;
+  for (int axis = 0; axis < c->spatial_dims; axis++)
+    input_shape[2 + axis] = 8;
+  expect_deconv_result(c,
+                       gcl_conv_output_shape(&desc, c->spatial_dims + 2,
+                                             input_shape, output_shape),
+                       "gcl_conv_output_shape");
+  expect_deconv_result(c, gcl_conv_weight_shape(&desc, weight_shape),
+                       "gcl_conv_weight_shape");
+  expect_deconv_result(c, gcl_conv_create(context, &desc, weights, bias,
+                                          &conv),
+                       "gcl_conv_create");
+  if (c->status == GCL_SUCCESS)
+    cr_assert_not_null(conv, "%s: gcl_conv_create returned no conv",
+                       c->name);
+  else
+    cr_assert_null(conv, "%s: a failed gcl_conv_create left a conv",
+                   c->name);
+  gcl_conv_destroy(conv);
+  gcl_context_destroy(context);
+}
+
+/* The output size of a transposed layer, worked out by hand from the
+ * uncropped length stride * (in - 1) + window. */
+typedef struct deconv_shape_case {
+  const char *name;
+  int spatial_dims;
+  int64_t in[3], kernel[3], stride[3], pad[3], pad_after[3], dilation[3];
+  int64_t output_padding[3];
+  int asymmetric;
+  int64_t expected[3];
+} deconv_shape_case;
+
+static const deconv_shape_case deconv_shape_cases[] = {
+    /* 2 * 3 + 3 = 9 uncropped, less 1 at each end, plus 1. */
+    {"1d_stride2_pad1_output_padding1", 1, {4}, {3}, {2}, {1}, {0}, {1},
+     {1}, 0, {8}},
+    /* Height: 3 * 2 + 2 = 8, plus 2. Width: 4 + 5 (window of kernel 3,
+     * dilation 2) = 9, less 1 at each end. */
+    {"2d_per_axis", 2, {3, 5}, {2, 3}, {3, 1}, {0, 1}, {0, 0}, {1, 2},
+     {2, 0}, 0, {10, 7}},
+    /* 2 * 4 + 4 = 12 uncropped, less 2 before, plus 1. */
+    {"1d_asymmetric_pads", 1, {5}, {4}, {2}, {2}, {0}, {1}, {1}, 1, {11}},
+    /* Each axis: 1 + 4 (window of kernel 2, dilation 3), plus 2. */
+    {"3d_output_padding_below_dilation", 3, {2, 2, 2}, {2, 2, 2}, {1, 1, 1},
+     {0, 0, 0}, {0, 0, 0}, {3, 3, 3}, {2, 2, 2}, 0, {7, 7, 7}},
+    /* The smallest output: 0 + 3 uncropped, less 1 at each end. */
+    {"1d_output_size_1", 1, {1}, {3}, {1}, {1}, {0}, {1}, {0}, 0, {1}},
+};
+
+/* A group-2 transposed layer (4 input channels, 6 outputs), batch 3. */
+static void deconv_shape_desc(const deconv_shape_case *c, gcl_conv_desc *desc,
+                              int64_t *input_shape) {
+  gcl_conv_desc_init(desc, c->spatial_dims, 4, 6, 1);
+  desc->group = 2;
+  desc->transposed = 1;
+  desc->pad_asymmetric = c->asymmetric;
+  input_shape[0] = 3;
+  input_shape[1] = 4;
+  for (int axis = 0; axis < c->spatial_dims; axis++) {
+    desc->kernel[axis] = c->kernel[axis];
+    desc->stride[axis] = c->stride[axis];
+    desc->pad[axis] = c->pad[axis];
+    desc->pad_after[axis] = c->pad_after[axis];
+    desc->dilation[axis] = c->dilation[axis];
+    desc->output_padding[axis] = c->output_padding[axis];
+    input_shape[2 + axis] = c->in[axis];
+  }
+}
+
+ParameterizedTestParameters(output_shape, deconvolution_formula) {
+  return index_params(COUNT_OF(deconv_shape_cases));
+}
+
+ParameterizedTest(size_t *index, output_shape, deconvolution_formula) {
+  const deconv_shape_case *c = &deconv_shape_cases[*index];
+  int64_t input_shape[GCL_MAX_RANK], output_shape[GCL_MAX_RANK];
+  gcl_conv_desc desc;
+
+  deconv_shape_desc(c, &desc, input_shape);
+  assert_status(gcl_conv_output_shape(&desc, c->spatial_dims + 2,
+                                      input_shape, output_shape),
+                GCL_SUCCESS, c->name);
+  cr_assert_eq(output_shape[0], 3, "%s: batch %lld", c->name,
+               (long long)output_shape[0]);
+  cr_assert_eq(output_shape[1], 6, "%s: channels %lld", c->name,
+               (long long)output_shape[1]);
+  for (int axis = 0; axis < c->spatial_dims; axis++)
+    cr_assert_eq(output_shape[2 + axis], c->expected[axis],
+                 "%s: output size %lld on spatial axis %d, expected %lld",
+                 c->name, (long long)output_shape[2 + axis], axis,
+                 (long long)c->expected[axis]);
+}
+
+typedef struct deconv_empty_case {
+  deconv_shape_case layer;
+  const char *fragments[MAX_FRAGMENTS];
+} deconv_empty_case;
+
+/* Padding can crop a transposed output to nothing, which is rejected. */
+static const deconv_empty_case deconv_empty_cases[] = {
+    {{"1d_pads_crop_all", 1, {1}, {1}, {1}, {1}, {0}, {1}, {0}, 0, {0}},
+     {"invalid deconvolution: on the width axis the output size would be "
+      "-1",
+      "stride 1 x (input 1 - 1) + window 1 - pad 1 - pad after 1 + "
+      "output_padding 0",
+      "at least 1"}},
+    {{"2d_pad_after_crops_height", 2, {3, 2}, {2, 2}, {1, 1}, {0, 0},
+      {4, 0}, {1, 1}, {0, 0}, 1, {0}},
+     {"on the height axis the output size would be 0",
+      "stride 1 x (input 3 - 1) + window 2 - pad 0 - pad after 4 + "
+      "output_padding 0",
+      "use less padding"}},
+    {{"3d_depth_with_output_padding", 3, {1, 4, 4}, {2, 2, 2}, {2, 2, 2},
+      {2, 0, 0}, {0}, {1, 1, 1}, {1, 0, 0}, 0, {0}},
+     {"on the depth axis the output size would be -1",
+      "stride 2 x (input 1 - 1) + window 2 - pad 2 - pad after 2 + "
+      "output_padding 1",
+      NULL}},
+};
+
+ParameterizedTestParameters(output_shape, rejects_empty_deconvolution) {
+  return index_params(COUNT_OF(deconv_empty_cases));
+}
+
+ParameterizedTest(size_t *index, output_shape, rejects_empty_deconvolution) {
+  const deconv_empty_case *c = &deconv_empty_cases[*index];
+  int64_t input_shape[GCL_MAX_RANK], output_shape[GCL_MAX_RANK];
+  gcl_conv_desc desc;
+
+  deconv_shape_desc(&c->layer, &desc, input_shape);
+  assert_status(gcl_conv_validate(&desc), GCL_SUCCESS, c->layer.name);
+  assert_status(gcl_conv_output_shape(&desc, c->layer.spatial_dims + 2,
+                                      input_shape, output_shape),
+                GCL_ERROR_INVALID_LAYER, c->layer.name);
+  expect_fragments(c->fragments, c->layer.name);
+}
+
+/* Caffe's Deconvolution stores weights as (channels, num_output / group,
+ * kernel...), the other way round from a convolution. */
+Test(weight_shape, transposed_is_c_by_k_over_group_by_kernel) {
+  static const weight_case cases[] = {
+      {1, 6, 9, 3, {5}, {6, 3, 5}},
+      {2, 8, 12, 4, {3, 3}, {8, 3, 3, 3}},
+      {2, 32, 64, 32, {2, 2}, {32, 2, 2, 2}},
+      {3, 4, 8, 2, {1, 3, 2}, {4, 4, 1, 3, 2}},
+  };
+
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    const weight_case *c = &cases[i];
+    int64_t shape[GCL_MAX_RANK];
+    gcl_conv_desc desc;
+
+    gcl_conv_desc_init(&desc, c->spatial_dims, c->channels, c->num_output, 1);
+    desc.group = c->group;
+    desc.transposed = 1;
+    for (int axis = 0; axis < c->spatial_dims; axis++)
+      desc.kernel[axis] = c->kernel[axis];
+    assert_status(gcl_conv_weight_shape(&desc, shape), GCL_SUCCESS,
+                  "gcl_conv_weight_shape");
+    for (int d = 0; d < c->spatial_dims + 2; d++)
+      cr_assert_eq(shape[d], c->expected[d],
+                   "case %zu: transposed weight shape[%d] is %lld, expected "
+                   "%lld",
+                   i, d, (long long)shape[d], (long long)c->expected[d]);
+  }
+}
+
+Test(check_params, transposed_rejects_convolution_order) {
+  const int64_t transposed_order[4] = {8, 3, 3, 3};
+  const int64_t convolution_order[4] = {12, 2, 3, 3};
+  const int64_t bias_shape[1] = {12};
+  gcl_conv_desc desc;
+
+  gcl_conv_desc_init(&desc, 2, 8, 12, 3);
+  desc.group = 4;
+  desc.transposed = 1;
+  assert_status(gcl_conv_check_params(&desc, 4, transposed_order, 1,
+                                      bias_shape),
+                GCL_SUCCESS, "(8, 3, 3, 3)");
+  assert_status(gcl_conv_check_params(&desc, 4, convolution_order, 1,
+                                      bias_shape),
+                MISMATCH, "(12, 2, 3, 3)");
+  assert_error_contains("weight shape (12, 2, 3, 3) does not match",
+                        "(12, 2, 3, 3)");
+  assert_error_contains(
+      "expects (8, 3, 3, 3) = (channels, num_output / group, kernel...)",
+      "(12, 2, 3, 3)");
 }
 
 /* ---- gcl_conv_create: bias and NULL arguments ------------------------------ */

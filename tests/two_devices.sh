@@ -1,7 +1,11 @@
 #!/bin/sh
 # Runs the forward suite again with PoCL exposing two CPU devices: once with
 # a context on both and once on the second device alone, so nothing depends
-# on being device 0. Skips (exit 77) where PoCL is not the OpenCL driver.
+# on being device 0. Then runs a short soak on both, so the leak checks also
+# cover slots on another device, and the backward suite's placement test,
+# whose "devices" placement spreads the groups over the two and must match
+# the single-device results. Skips (exit 77) where PoCL is not the OpenCL
+# driver.
 set -eu
 builddir=${builddir:-.}
 
@@ -16,3 +20,12 @@ for spec in all 0:1; do
   POCL_DEVICES="pthread pthread" GROUPCL_DEVICES=$spec \
     "$builddir/tests/test_forward" --short-filename
 done
+
+echo "soak with POCL_DEVICES='pthread pthread' GROUPCL_DEVICES=all"
+POCL_DEVICES="pthread pthread" GROUPCL_DEVICES=all GROUPCL_SOAK_PLANS=600 \
+  GROUPCL_SOAK_CONTEXTS=2 "$builddir/tests/test_soak" --short-filename
+
+echo "backward placements with POCL_DEVICES='pthread pthread' GROUPCL_DEVICES=all"
+POCL_DEVICES="pthread pthread" GROUPCL_DEVICES=all \
+  "$builddir/tests/test_backward" --short-filename \
+  --filter 'backward/every_placement'

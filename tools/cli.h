@@ -80,6 +80,7 @@ double cli_now_ms(void);
 int cmd_devices(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_conv(int argc, char **argv);
+int cmd_conv_backward(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_split(int argc, char **argv);
 int cmd_tune(int argc, char **argv);

@@ -23,6 +23,7 @@
 #include "atomic_file.h"
 #include "bench_chart.h"
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 #include "net_shapes.h"
 #include "prototxt.h"
@@ -96,24 +97,6 @@ static const struct option bench_options[] = {
     {"verbose", no_argument, NULL, OPTION_VERBOSE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-typedef struct bench_request {
-  layer_flags layer;
-  const char *suite_path;  /* NULL: the default suite */
-  const char *prototxt_path; /* non-NULL: the layers of this network */
-  const char *layer_names; /* comma-separated, as given; NULL: every row */
-  const char *device_spec; /* NULL: GROUPCL_DEVICES, else "auto" */
-  int64_t runs;
-  int64_t warmup;
-  double peak_gflops;
-  int peak_given;
-  const char *csv_path;   /* NULL: no file */
-  const char *json_path;  /* NULL: no file */
-  const char *chart_path; /* NULL: no file */
-  int no_onednn;
-  int verbose;
-  int show_help;
-} bench_request;
 
 typedef enum series_kind {
   SERIES_ALGORITHM, /* one algorithm, requested by id */
@@ -440,8 +423,7 @@ static int check_bench_request(const bench_request *request) {
   return rc;
 }
 
-static int parse_bench_options(int argc, char **argv,
-                               bench_request *request) {
+int parse_bench_options(int argc, char **argv, bench_request *request) {
   memset(request, 0, sizeof *request);
   layer_flags_init(&request->layer);
   request->runs = DEFAULT_RUNS;
@@ -449,6 +431,7 @@ static int parse_bench_options(int argc, char **argv,
   request->peak_gflops = DEFAULT_PEAK_GFLOPS;
 
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", bench_options, NULL)) != -1) {
     if (code == ':' || code == '?') {
       return cli_report_getopt_error(COMMAND, code, argv, bench_options);

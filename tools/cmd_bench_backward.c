@@ -152,7 +152,7 @@ static int parse_backward(int argc, char **argv, backward_request *request) {
   request->options.backward = 1;
   request->runs = DEFAULT_RUNS;
   request->peak_gflops = DEFAULT_PEAK_GFLOPS;
-  optind = 1;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":", backward_options, NULL)) !=
          -1) {
     int rc;
@@ -367,7 +367,7 @@ static double gflops(double macs, double ms) {
 }
 
 static void print_header(void) {
-  printf("%-24s %9s %7s %9s %7s %9s %7s %8s %6s\n", "layer", "fwd ms",
+  printf("%-30s %9s %7s %9s %7s %9s %7s %8s %6s\n", "layer", "fwd ms",
          "GF/s", "dx ms", "GF/s", "dW+db ms", "GF/s", "bwd/fwd", "%peak");
 }
 
@@ -376,7 +376,7 @@ static void print_row(const suite_layer *l, const backward_times *t,
   double macs = layer_macs(l);
   double backward = t->data + t->params;
 
-  printf("%-24s %9.3f %7.1f %9.3f %7.1f %9.3f %7.1f %7.2fx %5.1f%%\n",
+  printf("%-30s %9.3f %7.1f %9.3f %7.1f %9.3f %7.1f %7.2fx %5.1f%%\n",
          l->name, t->forward, gflops(macs, t->forward), t->data,
          gflops(macs, t->data), t->params, gflops(macs, t->params),
          backward / t->forward,

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 #include "png_io.h"
 
@@ -55,13 +56,6 @@ static const struct option demo_options[] = {
     {"device", required_argument, NULL, OPTION_DEVICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-typedef struct demo_request {
-  const char *image_path; /* NULL: the installed chelsea.png */
-  const char *output_dir;
-  const char *device_spec; /* NULL: GROUPCL_DEVICES, else "auto" */
-  int show_help;
-} demo_request;
 
 /* One layer of the demo with its parameters, results and measurements. */
 typedef struct demo_layer {
@@ -120,11 +114,12 @@ static void print_demo_help(void) {
     "  -h, --help         print this help and exit");
 }
 
-static int parse_demo_options(int argc, char **argv, demo_request *request) {
+int parse_demo_options(int argc, char **argv, demo_request *request) {
   memset(request, 0, sizeof *request);
   request->output_dir = DEFAULT_OUTPUT_DIR;
 
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", demo_options, NULL)) != -1) {
     switch (code) {
     case OPTION_IMAGE:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 
 #define COMMAND "devices"
@@ -98,10 +99,11 @@ static void print_table(table_row *rows, size_t row_count) {
   }
 }
 
-static int parse_devices_options(int argc, char **argv, int *show_help) {
+int parse_devices_options(int argc, char **argv, int *show_help) {
   static const struct option options[] = {{"help", no_argument, NULL, 'h'},
                                           {NULL, 0, NULL, 0}};
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
     if (code == 'h') {
       *show_help = 1;

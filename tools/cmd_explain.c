@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 #include "explain_net.h"
 #include "suite.h"
@@ -43,22 +44,6 @@ static const struct option explain_options[] = {
     {"json", no_argument, NULL, OPTION_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-typedef struct explain_request {
-  layer_flags layer;
-  int all_groups;
-  int show_help;
-  /* Placement: shown when --device or --schedule is given. */
-  int show_placement;
-  const char *device_spec;   /* NULL: GROUPCL_DEVICES, else "auto" */
-  const char *schedule_text; /* as given, for messages */
-  gcl_plan_options options;
-  /* Network mode (--prototxt): the layer flags are not used. */
-  const char *prototxt_path;
-  const char *layer_name;
-  int json;
-  int layer_flag_given;
-} explain_request;
 
 /* The layer and, when --input-size was given, its tensor shapes. */
 typedef struct explained_layer {
@@ -197,14 +182,15 @@ static int check_network_options(int argc, char **argv,
   return cli_check_no_operands(COMMAND, argc, argv);
 }
 
-static int parse_explain_options(int argc, char **argv,
-                                 explain_request *request) {
+int parse_explain_options(int argc, char **argv,
+                          explain_request *request) {
   memset(request, 0, sizeof *request);
   layer_flags_init(&request->layer);
   gcl_plan_options_init(&request->options);
   request->schedule_text = "auto";
 
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", explain_options, NULL)) != -1) {
     if (code == '?' || code == ':') {
       return cli_report_getopt_error(COMMAND, code, argv, explain_options);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "cmd_options.h"
 #include "cli_args.h"
 #include "suite.h"
 
@@ -75,19 +76,6 @@ static const struct option split_options[] = {
     {"trace-dir", required_argument, NULL, OPTION_TRACE_DIR},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-typedef struct split_request {
-  layer_flags layer;
-  const char *suite_path; /* NULL: the default suite */
-  const char *layer_name; /* NULL: the layer comes from the flags */
-  const char *device_spec;
-  gcl_algorithm algorithm;
-  int64_t runs;
-  int64_t warmup;
-  const char *csv_path;  /* NULL: no CSV file */
-  const char *trace_dir; /* NULL: no trace files */
-  int show_help;
-} split_request;
 
 /* Random input, weights and bias, shared by every configuration. */
 typedef struct split_data {
@@ -304,8 +292,7 @@ static int check_file_options(const split_request *request) {
   return 0;
 }
 
-static int parse_split_options(int argc, char **argv,
-                               split_request *request) {
+int parse_split_options(int argc, char **argv, split_request *request) {
   memset(request, 0, sizeof *request);
   layer_flags_init(&request->layer);
   request->device_spec = DEFAULT_DEVICE_SPEC;
@@ -314,6 +301,7 @@ static int parse_split_options(int argc, char **argv,
   request->warmup = DEFAULT_WARMUP;
 
   int code;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", split_options, NULL)) != -1) {
     if (code == '?' || code == ':') {
       return cli_report_getopt_error(COMMAND, code, argv, split_options);

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_options.h"
 #include "suite.h"
 
 #define COMMAND "tune"
@@ -31,14 +32,6 @@ static const struct option tune_options[] = {
     {"device", required_argument, NULL, OPTION_DEVICE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0}};
-
-typedef struct tune_request {
-  layer_flags layer;
-  const char *suite_path;  /* NULL: the default suite */
-  char *layer_names;       /* comma list from --layer, or NULL */
-  const char *device_spec; /* NULL: GROUPCL_DEVICES, else auto */
-  int show_help;
-} tune_request;
 
 static void print_tune_help(void) {
   puts(
@@ -97,13 +90,12 @@ static int parse_tune_option(int code, const char *text,
   }
 }
 
-static int parse_tune_options(int argc, char **argv, tune_request *request) {
+int parse_tune_options(int argc, char **argv, tune_request *request) {
   int code;
 
   memset(request, 0, sizeof *request);
   layer_flags_init(&request->layer);
-  opterr = 0;
-  optind = 1;
+  cli_reset_getopt();
   while ((code = getopt_long(argc, argv, ":h", tune_options, NULL)) != -1) {
     int rc;
 

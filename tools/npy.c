@@ -464,6 +464,42 @@ static int parse_header_dict(header_parser *parser, header_fields *fields) {
 /* ------------------------------------------------------------------------ */
 /* Reading                                                                  */
 
+/*
+ * The bytes being read: an open file, or a buffer in memory when file is
+ * NULL. name is the path, or the caller's name for the buffer, and only
+ * appears in messages.
+ */
+typedef struct npy_source {
+  FILE *file;
+  const unsigned char *bytes;
+  uint64_t size;     /* of the file or the buffer */
+  uint64_t position; /* next buffer byte to read; unused for a file */
+  const char *name;
+} npy_source;
+
+/* Reads up to count bytes from the source and returns how many, as fread. */
+static size_t read_source(npy_source *source, void *buffer, size_t count) {
+  uint64_t available;
+
+  if (source->file != NULL)
+    return fread(buffer, 1, count, source->file);
+
+  available = source->size - source->position;
+  if (count > available)
+    count = (size_t)available;
+  if (count > 0)
+    memcpy(buffer, source->bytes + source->position, count);
+  source->position += count;
+  return count;
+}
+
+/* Returns why a read came up short: a file error, or the end of the bytes. */
+static const char *short_read_reason(const npy_source *source) {
+  if (source->file != NULL && ferror(source->file))
+    return strerror(errno);
+  return "unexpected end of file";
+}
+
 /* Where the header and the data of an open .npy file lie, in bytes. */
 typedef struct npy_layout {
   uint64_t file_size;
@@ -480,14 +516,15 @@ static uint32_t read_little_endian(const unsigned char *bytes, int count) {
 }
 
 /* Checks the magic and the version, and reads the header length. */
-static int read_preamble(FILE *file, const char *path, npy_layout *layout,
+static int read_preamble(npy_source *source, npy_layout *layout,
                          char *error, size_t error_size) {
+  const char *path = source->name;
   unsigned char preamble[NPY_PREAMBLE_SIZE_V2];
   int major;
   int minor;
   int length_bytes;
 
-  if (fread(preamble, 1, 8, file) != 8 ||
+  if (read_source(source, preamble, 8) != 8 ||
       memcmp(preamble, npy_magic, sizeof npy_magic) != 0) {
     set_error(error, error_size,
               "%s is not a .npy file: it does not start with the magic "
@@ -507,7 +544,7 @@ static int read_preamble(FILE *file, const char *path, npy_layout *layout,
   }
 
   length_bytes = major == 1 ? 2 : 4;
-  if (fread(preamble + 8, 1, (size_t)length_bytes, file) !=
+  if (read_source(source, preamble + 8, (size_t)length_bytes) !=
       (size_t)length_bytes) {
     set_error(error, error_size,
               "%s: truncated .npy file: it ends inside the header length "
@@ -522,8 +559,9 @@ static int read_preamble(FILE *file, const char *path, npy_layout *layout,
 
 /*
  * Checks that the header length is below the limit and inside the file. Any
- * data alignment is accepted because fread needs none, so files from writers
- * that aligned to 16 bytes instead of 64 read too.
+ * data alignment is accepted because the data are copied into a new
+ * allocation, so files from writers that aligned to 16 bytes instead of 64
+ * read too.
  */
 static int check_header_length(const char *path, const npy_layout *layout,
                                char *error, size_t error_size) {
@@ -565,8 +603,9 @@ static int check_header_characters(const char *path, const char *header,
 }
 
 /* Reads and parses the header dictionary that follows the preamble. */
-static int read_header(FILE *file, const char *path, const npy_layout *layout,
+static int read_header(npy_source *source, const npy_layout *layout,
                        header_fields *fields, char *error, size_t error_size) {
+  const char *path = source->name;
   size_t length = layout->header_length;
   char *header = malloc(length + 1);
   header_parser parser;
@@ -578,9 +617,9 @@ static int read_header(FILE *file, const char *path, const npy_layout *layout,
               length);
     return -1;
   }
-  if (fread(header, 1, length, file) != length) {
+  if (read_source(source, header, length) != length) {
     set_error(error, error_size, "%s: reading the .npy header failed: %s",
-              path, ferror(file) ? strerror(errno) : "unexpected end of file");
+              path, short_read_reason(source));
     free(header);
     return -1;
   }
@@ -658,8 +697,9 @@ static int check_body_size(const char *path, const npy_layout *layout,
   return -1;
 }
 
-static int read_body(FILE *file, const char *path, npy_array *array,
-                     char *error, size_t error_size) {
+static int read_body(npy_source *source, npy_array *array, char *error,
+                     size_t error_size) {
+  const char *path = source->name;
   size_t bytes = array->count * sizeof(float);
 
   /* Allocates at least one element so that an empty array has data too. */
@@ -671,9 +711,9 @@ static int read_body(FILE *file, const char *path, npy_array *array,
     return -1;
   }
 
-  if (fread(array->data, 1, bytes, file) != bytes) {
+  if (read_source(source, array->data, bytes) != bytes) {
     set_error(error, error_size, "%s: reading the array data failed: %s",
-              path, ferror(file) ? strerror(errno) : "unexpected end of file");
+              path, short_read_reason(source));
     return -1;
   }
 
@@ -682,26 +722,17 @@ static int read_body(FILE *file, const char *path, npy_array *array,
   return 0;
 }
 
-static int read_open_file(FILE *file, const char *path, npy_array *array,
-                          char *error, size_t error_size) {
-  struct stat status;
+/* Parses a whole .npy image from the source into array. */
+static int read_npy_source(npy_source *source, npy_array *array, char *error,
+                           size_t error_size) {
+  const char *path = source->name;
   npy_layout layout;
   header_fields fields;
 
-  if (fstat(fileno(file), &status) != 0) {
-    set_error(error, error_size, "cannot get the size of %s: %s", path,
-              strerror(errno));
-    return -1;
-  }
-  if (!S_ISREG(status.st_mode)) {
-    set_error(error, error_size, "%s is not a regular file", path);
-    return -1;
-  }
-  layout.file_size = (uint64_t)status.st_size;
-
-  if (read_preamble(file, path, &layout, error, error_size) != 0 ||
+  layout.file_size = source->size;
+  if (read_preamble(source, &layout, error, error_size) != 0 ||
       check_header_length(path, &layout, error, error_size) != 0 ||
-      read_header(file, path, &layout, &fields, error, error_size) != 0 ||
+      read_header(source, &layout, &fields, error, error_size) != 0 ||
       check_fields(path, &fields, error, error_size) != 0)
     return -1;
 
@@ -713,7 +744,25 @@ static int read_open_file(FILE *file, const char *path, npy_array *array,
 
   if (check_body_size(path, &layout, array, error, error_size) != 0)
     return -1;
-  return read_body(file, path, array, error, error_size);
+  return read_body(source, array, error, error_size);
+}
+
+static int read_open_file(FILE *file, const char *path, npy_array *array,
+                          char *error, size_t error_size) {
+  struct stat status;
+  npy_source source = {file, NULL, 0, 0, path};
+
+  if (fstat(fileno(file), &status) != 0) {
+    set_error(error, error_size, "cannot get the size of %s: %s", path,
+              strerror(errno));
+    return -1;
+  }
+  if (!S_ISREG(status.st_mode)) {
+    set_error(error, error_size, "%s is not a regular file", path);
+    return -1;
+  }
+  source.size = (uint64_t)status.st_size;
+  return read_npy_source(&source, array, error, error_size);
 }
 
 int npy_read(const char *path, npy_array *array, char *error,
@@ -736,6 +785,25 @@ int npy_read(const char *path, npy_array *array, char *error,
   status = read_open_file(file, path, array, error, error_size);
   fclose(file); /* read-only, so a close error loses nothing */
 
+  if (status != 0)
+    npy_array_free(array);
+  return status;
+}
+
+int npy_read_memory(const void *bytes, size_t size, const char *name,
+                    npy_array *array, char *error, size_t error_size) {
+  npy_source source = {NULL, bytes, size, 0, name};
+  int status;
+
+  if (array == NULL || name == NULL || (bytes == NULL && size > 0)) {
+    set_error(error, error_size,
+              "npy_read_memory: name and array must not be NULL, nor bytes "
+              "when size is above 0");
+    return -1;
+  }
+  memset(array, 0, sizeof *array);
+
+  status = read_npy_source(&source, array, error, error_size);
   if (status != 0)
     npy_array_free(array);
   return status;
@@ -857,12 +925,13 @@ static int check_write_arguments(const char *path, int rank,
   return 0;
 }
 
-int npy_write(const char *path, int rank, const int64_t *shape,
-              const float *data, char *error, size_t error_size) {
-  char *temporary_path;
+int npy_write_temporary(const char *path, int rank, const int64_t *shape,
+                        const float *data, char **temporary_path, char *error,
+                        size_t error_size) {
   FILE *file;
   size_t count;
 
+  *temporary_path = NULL;
   if (path == NULL) {
     set_error(error, error_size, "npy_write: path must not be NULL");
     return -1;
@@ -871,15 +940,26 @@ int npy_write(const char *path, int rank, const int64_t *shape,
                             error_size) != 0)
     return -1;
 
-  file = atomic_file_create(path, &temporary_path, error, error_size);
+  file = atomic_file_create(path, temporary_path, error, error_size);
   if (file == NULL)
     return -1;
 
   if (write_and_close(file, rank, shape, data, count) != 0) {
     set_error(error, error_size, "writing %s failed: %s", path,
               strerror(errno));
-    atomic_file_discard(temporary_path);
+    atomic_file_discard(*temporary_path);
+    *temporary_path = NULL;
     return -1;
   }
+  return 0;
+}
+
+int npy_write(const char *path, int rank, const int64_t *shape,
+              const float *data, char *error, size_t error_size) {
+  char *temporary_path;
+
+  if (npy_write_temporary(path, rank, shape, data, &temporary_path, error,
+                          error_size) != 0)
+    return -1;
   return atomic_file_publish(temporary_path, path, error, error_size);
 }

@@ -26,7 +26,19 @@ typedef struct npy_array {
 int npy_read(const char *path, npy_array *array, char *error,
              size_t error_size);
 
-/* Frees the data of an array filled by npy_read; accepts an empty array. */
+/*
+ * Reads a .npy image held in memory (size bytes at bytes), with the checks
+ * and messages of npy_read. name stands for the buffer in messages, where
+ * npy_read names the file. The data are copied, so the caller may free
+ * bytes afterwards. Returns 0 on success, else -1 with a message in error.
+ */
+int npy_read_memory(const void *bytes, size_t size, const char *name,
+                    npy_array *array, char *error, size_t error_size);
+
+/*
+ * Frees the data of an array filled by npy_read or npy_read_memory. An
+ * empty array is accepted too.
+ */
 void npy_array_free(npy_array *array);
 
 /*
@@ -37,5 +49,16 @@ void npy_array_free(npy_array *array);
  */
 int npy_write(const char *path, int rank, const int64_t *shape,
               const float *data, char *error, size_t error_size);
+
+/*
+ * Writes the array like npy_write, but leaves it in the temporary file next
+ * to path, so that a caller can write several files and publish none unless
+ * all were written. On success returns 0 and stores the malloc'ed temporary
+ * name in *temporary_path, for atomic_file_publish or atomic_file_discard.
+ * On failure returns -1 with a message in error and leaves no file behind.
+ */
+int npy_write_temporary(const char *path, int rank, const int64_t *shape,
+                        const float *data, char **temporary_path, char *error,
+                        size_t error_size);
 
 #endif

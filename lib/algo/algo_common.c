@@ -1,7 +1,8 @@
 #include "algo/algo_common.h"
 
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
-#include "util/fault.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -40,6 +41,12 @@ void gcl_geometry_build_options(const gcl_geometry *g, char *buffer,
            (long long)g->dilation[2]);
 }
 
+int64_t gcl_mul_saturated(int64_t a, int64_t b) {
+  if (a != 0 && b > INT64_MAX / a)
+    return INT64_MAX;
+  return a * b;
+}
+
 gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
                              const char *file_name, const char *options,
                              const char *kernel_name, cl_kernel *kernel) {
@@ -55,10 +62,11 @@ gcl_status gcl_create_kernel(gcl_context *context, size_t device_index,
   if (status != GCL_SUCCESS)
     return status;
 
-  *kernel = clCreateKernel(program, kernel_name, &code);
+  *kernel = gcl_clCreateKernel(program, kernel_name, &code);
   if (*kernel == NULL)
     return gcl_fail_cl(code, "clCreateKernel(%s) from %s on device '%s'",
                        kernel_name, file_name, slot->info.device_name);
+  gcl_cl_object_created(GCL_CL_KERNEL);
   return GCL_SUCCESS;
 }
 
@@ -79,13 +87,10 @@ gcl_status gcl_create_buffer(gcl_context *context, size_t device_index,
                     (unsigned long long)slot->info.max_alloc_bytes);
 
   /* A zero-size buffer is invalid in OpenCL; keep one element instead. */
-  *buffer = clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
-                           (void *)host_data, &code);
-  if (*buffer != NULL && gcl_fault_hit(GCL_FAULT_BUFFER, slot->device)) {
-    clReleaseMemObject(*buffer); /* injected by a test */
-    *buffer = NULL;
-    code = CL_MEM_OBJECT_ALLOCATION_FAILURE;
-  }
+  *buffer = gcl_clCreateBuffer(slot->cl_ctx, flags, bytes > 0 ? bytes : 4,
+                               (void *)host_data, &code);
+  if (*buffer != NULL)
+    gcl_cl_object_created(GCL_CL_MEM);
   if (*buffer == NULL)
     return gcl_fail_cl(code, "allocating the %s (%zu bytes) on device '%s'",
                        what, bytes, slot->info.device_name);

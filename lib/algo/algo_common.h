@@ -70,6 +70,14 @@ int gcl_convolution_only(const gcl_geometry *geometry, const char *name,
 void gcl_small_local_size(const size_t global[3], size_t limit,
                           size_t local[3]);
 
+/*
+ * Returns a * b, or INT64_MAX when the product does not fit. Both must be
+ * at least 0. Sizes that combine axes of different tensors, such as the
+ * im2col column matrix, are not bounded by validation, so the limit
+ * checks multiply them with this.
+ */
+int64_t gcl_mul_saturated(int64_t a, int64_t b);
+
 /* Largest element count a kernel may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
 

@@ -10,6 +10,8 @@
  */
 #include "algo/im2col_gemm.h"
 
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <clblast_c.h>
@@ -75,12 +77,15 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
     size_t column_offset = (size_t)group * k * n;
     size_t output_offset = region->offset + (size_t)group * m * n;
     cl_command_queue queue = launch->queue;
-    CLBlastStatusCode code = CLBlastSgemm(
+    cl_event *event = gcl_trace_event(launch->trace, "sgemm");
+    CLBlastStatusCode code = gcl_CLBlastSgemm(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n,
         k, 1.0f, state->weights, weight_offset, k, state->columns,
         column_offset, n, 0.0f, region->buffer, output_offset, n, &queue,
-        gcl_trace_event(launch->trace, "sgemm"));
+        event);
 
+    if (code == CLBlastSuccess)
+      gcl_cl_event_created(event);
     if (code != CLBlastSuccess)
       return gcl_clblast_failure(code, "CLBlastSgemm", "group",
                                  (long long)group);

@@ -45,9 +45,11 @@ static direct_tile choose_tile(const gcl_geometry *g) {
   return tile;
 }
 
+/* Saturates at INT64_MAX, because the padding to whole blocks can take it
+ * past the weight count that validation bounds. */
 static int64_t packed_elements(const gcl_geometry *g, const direct_tile *t) {
-  return g->group * t->kblocks * g->channels_per_group * g->kernel_size *
-         t->kb;
+  return gcl_mul_saturated(g->group * t->kblocks * t->kb,
+                           g->channels_per_group * g->kernel_size);
 }
 
 static int direct_supports(const gcl_geometry *g,

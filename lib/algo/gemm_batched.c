@@ -10,6 +10,8 @@
  */
 #include "algo/im2col_gemm.h"
 
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <clblast_c.h>
@@ -74,6 +76,7 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
   size_t n = (size_t)g->out_size;
   size_t k = (size_t)(g->channels_per_group * g->kernel_size);
   cl_command_queue queue = launch->queue;
+  cl_event *event = gcl_trace_event(launch->trace, "sgemm_batched");
   gcl_blas_region region;
   CLBlastStatusCode code;
   gcl_status status;
@@ -85,11 +88,13 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
       (size_t)g->num_output * n, &region);
   if (status != GCL_SUCCESS)
     return status;
-  code = CLBlastSgemmStridedBatched(
+  code = gcl_CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
       1.0f, state->weights, 0, k, m * k, state->columns, 0, n, k * n, 0.0f,
       region.buffer, region.offset, n, m * n, (size_t)g->group, &queue,
-      gcl_trace_event(launch->trace, "sgemm_batched"));
+      event);
+  if (code == CLBlastSuccess)
+    gcl_cl_event_created(event);
   gcl_blas_region_release(&region);
   if (code != CLBlastSuccess)
     return gcl_clblast_failure(code, "CLBlastSgemmStridedBatched", "image",

@@ -1,5 +1,8 @@
 #include "algo/im2col_gemm.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -7,12 +10,25 @@
 #include <stdlib.h>
 
 int64_t gcl_im2col_column_elements(const gcl_geometry *g) {
-  return g->channels * g->kernel_size * g->out_size;
+  return gcl_mul_saturated(gcl_mul_saturated(g->channels, g->kernel_size),
+                           g->out_size);
 }
 
 int gcl_im2col_supports(const gcl_geometry *g, char *reason,
                         size_t reason_size) {
-  return gcl_convolution_only(g, "the im2col path", reason, reason_size);
+  if (!gcl_convolution_only(g, "the im2col path", reason, reason_size))
+    return 0;
+  /* The plan checks the column matrix of each group part against the
+   * index limit; one whose size does not even fit 64 bits (saturated)
+   * cannot fit any split, so it is declined here. */
+  if (gcl_im2col_column_elements(g) == INT64_MAX) {
+    snprintf(reason, reason_size,
+             "the column matrix (channels x kernel volume x output "
+             "positions) exceeds 2^63 elements, beyond the indexing of the "
+             "im2col kernel");
+    return 0;
+  }
+  return 1;
 }
 
 /* Rounds a matrix dimension up to 128, taken as the largest tile CLBlast's
@@ -104,6 +120,7 @@ gcl_status gcl_blas_region_get(cl_command_queue queue, cl_mem buffer,
                              "%zu, because CLBlast takes offsets as 32-bit "
                              "ints",
                        part.size, part.origin);
+  gcl_cl_object_created(GCL_CL_MEM);
   region->buffer = region->sub;
   region->offset = (offset * sizeof(float) - part.origin) / sizeof(float);
   if ((uint64_t)region->offset + elements > (uint64_t)gcl_index_limit()) {
@@ -117,25 +134,19 @@ gcl_status gcl_blas_region_get(cl_command_queue queue, cl_mem buffer,
 }
 
 void gcl_blas_region_release(gcl_blas_region *region) {
-  if (region->sub != NULL)
-    clReleaseMemObject(region->sub);
+  gcl_release_mem(region->sub);
   region->sub = NULL;
 }
 
 void gcl_im2col_release(gcl_im2col_state *state) {
   if (state == NULL)
     return;
-  if (state->im2col != NULL)
-    clReleaseKernel(state->im2col);
-  if (state->add_bias != NULL)
-    clReleaseKernel(state->add_bias);
-  if (state->weights != NULL)
-    clReleaseMemObject(state->weights);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
-  if (state->columns != NULL)
-    clReleaseMemObject(state->columns);
-  free(state);
+  gcl_release_kernel(state->im2col);
+  gcl_release_kernel(state->add_bias);
+  gcl_release_mem(state->weights);
+  gcl_release_mem(state->bias);
+  gcl_release_mem(state->columns);
+  gcl_free(state);
 }
 
 /* Builds kernels/im2col.cl and, with a bias, kernels/bias.cl. */
@@ -162,7 +173,7 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
                               const float *bias, gcl_im2col_state **result) {
   size_t weight_count =
       (size_t)(g->num_output * g->channels_per_group * g->kernel_size);
-  gcl_im2col_state *state = calloc(1, sizeof *state);
+  gcl_im2col_state *state = gcl_calloc(1, sizeof *state);
   gcl_status status;
 
   *result = NULL;
@@ -170,6 +181,7 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *g, gcl_context *context,
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the im2col state");
   state->geometry = *g;
+  gcl_context_note_clblast(context);
 
   status = build_kernels(state, context, device_index);
   if (status == GCL_SUCCESS)
@@ -214,6 +226,7 @@ gcl_status gcl_im2col_expand(gcl_im2col_state *state,
   cl_long offset =
       (cl_long)(input->offset + (size_t)image * input->image_stride);
   size_t global[2] = {(size_t)g->out_size, (size_t)g->channels};
+  cl_event *event = gcl_trace_event(launch->trace, "im2col");
   cl_int code;
 
   code = clSetKernelArg(state->im2col, 0, sizeof input->buffer,
@@ -224,9 +237,10 @@ gcl_status gcl_im2col_expand(gcl_im2col_state *state,
     code = clSetKernelArg(state->im2col, 2, sizeof state->columns,
                           &state->columns);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(launch->queue, state->im2col, 2, NULL,
-                                  global, NULL, 0, NULL,
-                                  gcl_trace_event(launch->trace, "im2col"));
+    code = gcl_clEnqueueNDRangeKernel(launch->queue, state->im2col, 2, NULL,
+                                      global, NULL, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_im2col for image %lld",
                        (long long)image);
@@ -241,6 +255,7 @@ gcl_status gcl_im2col_add_bias(gcl_im2col_state *state,
                       (size_t)g->batch};
   cl_long offset = (cl_long)output->offset;
   cl_long image_stride = (cl_long)output->image_stride;
+  cl_event *event = gcl_trace_event(launch->trace, "bias");
   cl_int code;
 
   code = clSetKernelArg(state->add_bias, 0, sizeof output->buffer,
@@ -254,9 +269,10 @@ gcl_status gcl_im2col_add_bias(gcl_im2col_state *state,
     code = clSetKernelArg(state->add_bias, 3, sizeof state->bias,
                           &state->bias);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(launch->queue, state->add_bias, 3, NULL,
-                                  global, NULL, 0, NULL,
-                                  gcl_trace_event(launch->trace, "bias"));
+    code = gcl_clEnqueueNDRangeKernel(launch->queue, state->add_bias, 3, NULL,
+                                      global, NULL, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing gcl_add_bias");
   return GCL_SUCCESS;

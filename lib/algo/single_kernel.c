@@ -1,5 +1,8 @@
 #include "algo/single_kernel.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -90,7 +93,7 @@ float *gcl_pack_weight_blocks(const gcl_geometry *g, int64_t block,
   float *packed;
 
   *count = (size_t)(g->group * blocks * cg * taps * block);
-  packed = calloc(*count, sizeof *packed);
+  packed = gcl_calloc(*count, sizeof *packed);
   if (packed == NULL)
     return NULL;
 
@@ -111,7 +114,7 @@ float *gcl_pack_weight_blocks(const gcl_geometry *g, int64_t block,
 gcl_status gcl_single_kernel_create(const gcl_geometry *geometry,
                                     const char *label,
                                     gcl_single_kernel **state) {
-  *state = calloc(1, sizeof **state);
+  *state = gcl_calloc(1, sizeof **state);
   if (*state == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the %s state", label);
@@ -178,7 +181,7 @@ gcl_status gcl_single_kernel_upload_blocks(gcl_single_kernel *state,
                     count);
   status = gcl_single_kernel_upload(state, context, device_index, packed,
                                     count, bias);
-  free(packed);
+  gcl_free(packed);
   return status;
 }
 
@@ -224,6 +227,7 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
   const gcl_geometry *g = &state->geometry;
   const size_t *local = state->local[0] > 0 ? state->local : NULL;
   cl_long input_elements, output_elements;
+  cl_event *event;
   gcl_status status;
   cl_int code;
 
@@ -240,9 +244,11 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
     return gcl_fail_cl(code, "setting the arguments of the %s kernel",
                        state->label);
 
-  code = clEnqueueNDRangeKernel(launch->queue, state->kernel, 3, NULL,
-                                state->global, local, 0, NULL,
-                                gcl_trace_event(launch->trace, state->label));
+  event = gcl_trace_event(launch->trace, state->label);
+  code = gcl_clEnqueueNDRangeKernel(launch->queue, state->kernel, 3, NULL,
+                                    state->global, local, 0, NULL, event);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", state->label);
   return GCL_SUCCESS;
@@ -253,11 +259,8 @@ void gcl_single_kernel_release(void *opaque) {
 
   if (state == NULL)
     return;
-  if (state->kernel != NULL)
-    clReleaseKernel(state->kernel);
-  if (state->weights != NULL)
-    clReleaseMemObject(state->weights);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
-  free(state);
+  gcl_release_kernel(state->kernel);
+  gcl_release_mem(state->weights);
+  gcl_release_mem(state->bias);
+  gcl_free(state);
 }

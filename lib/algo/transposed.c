@@ -12,6 +12,7 @@
 #include "algo/single_kernel.h"
 #include "runtime/context.h"
 
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -79,7 +80,7 @@ static float *pack_weights(const gcl_geometry *g, const transposed_tile *t,
   float *packed;
 
   *count = (size_t)packed_elements(g, t);
-  packed = calloc(*count, sizeof *packed);
+  packed = gcl_calloc(*count, sizeof *packed);
   if (packed == NULL)
     return NULL;
   for (int64_t group = 0; group < g->group; group++)
@@ -124,7 +125,7 @@ static gcl_status upload(gcl_single_kernel *state, const transposed_tile *t,
                     count);
   status = gcl_single_kernel_upload(state, context, device_index, packed,
                                     count, bias);
-  free(packed);
+  gcl_free(packed);
   return status;
 }
 
@@ -213,7 +214,8 @@ static const gcl_algo *fastest_convolution(const gcl_geometry *conv,
 static float *flip_weights(const gcl_geometry *g, const float *weights) {
   int64_t cg = g->channels_per_group, kg = g->outputs_per_group;
   int64_t taps = g->kernel_size;
-  float *flipped = malloc((size_t)(g->group * cg * kg * taps) * sizeof *flipped);
+  float *flipped =
+      gcl_malloc((size_t)(g->group * cg * kg * taps) * sizeof *flipped);
 
   if (flipped == NULL)
     return NULL;
@@ -288,7 +290,7 @@ static gcl_status path_prepare(const gcl_geometry *g, gcl_context *context,
                                size_t device_index, const float *weights,
                                const float *bias, void **opaque) {
   const gcl_device_info *device = &context->devices[device_index].info;
-  transposed_state *state = calloc(1, sizeof *state);
+  transposed_state *state = gcl_calloc(1, sizeof *state);
   float *flipped = NULL;
   gcl_geometry conv;
   gcl_status status;
@@ -301,7 +303,7 @@ static gcl_status path_prepare(const gcl_geometry *g, gcl_context *context,
   if (state->inner != &gather_algo) {
     flipped = flip_weights(g, weights);
     if (flipped == NULL) {
-      free(state);
+      gcl_free(state);
       return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                       "out of host memory for the flipped weights");
     }
@@ -309,9 +311,9 @@ static gcl_status path_prepare(const gcl_geometry *g, gcl_context *context,
   status = state->inner->prepare(&conv, context, device_index,
                                  flipped != NULL ? flipped : weights, bias,
                                  &state->inner_state);
-  free(flipped);
+  gcl_free(flipped);
   if (status != GCL_SUCCESS) {
-    free(state);
+    gcl_free(state);
     return status;
   }
   *opaque = state;
@@ -332,7 +334,7 @@ static void path_release(void *opaque) {
   if (state == NULL)
     return;
   state->inner->release(state->inner_state);
-  free(state);
+  gcl_free(state);
 }
 
 const gcl_algo gcl_algo_transposed = {

@@ -12,6 +12,9 @@
 /* For gcl_vector_width and gcl_balanced_block. */
 #include "algo/single_kernel.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <limits.h>
@@ -61,18 +64,20 @@ static winograd_tile choose_tile(const gcl_geometry *g) {
   return tile;
 }
 
+/* The three sizes below saturate at INT64_MAX, for winograd_supports. */
 static int64_t transformed_elements(const gcl_geometry *g,
                                     const winograd_tile *t) {
-  return POSITIONS * g->channels * t->tiles_padded;
+  return gcl_mul_saturated(POSITIONS * g->channels, t->tiles_padded);
 }
 
 static int64_t product_elements(const gcl_geometry *g,
                                 const winograd_tile *t) {
-  return POSITIONS * g->group * t->tiles_padded * t->kg_padded;
+  return gcl_mul_saturated(POSITIONS * g->group,
+                           gcl_mul_saturated(t->tiles_padded, t->kg_padded));
 }
 
 static int64_t filter_elements(const gcl_geometry *g, const winograd_tile *t) {
-  return POSITIONS * g->channels * t->kg_padded;
+  return gcl_mul_saturated(POSITIONS * g->channels, t->kg_padded);
 }
 
 /* Returns 1 if the layer is a 2-D 3x3 convolution at stride 1 and
@@ -230,7 +235,7 @@ static float *transform_filters(const gcl_geometry *g,
                                 const float *weights) {
   int64_t kg = g->outputs_per_group;
   int64_t cg = g->channels_per_group;
-  float *packed = calloc((size_t)filter_elements(g, t), sizeof *packed);
+  float *packed = gcl_calloc((size_t)filter_elements(g, t), sizeof *packed);
 
   if (packed == NULL)
     return NULL;
@@ -254,21 +259,14 @@ static void winograd_release(void *opaque) {
 
   if (state == NULL)
     return;
-  if (state->input_kernel != NULL)
-    clReleaseKernel(state->input_kernel);
-  if (state->multiply_kernel != NULL)
-    clReleaseKernel(state->multiply_kernel);
-  if (state->output_kernel != NULL)
-    clReleaseKernel(state->output_kernel);
-  if (state->filters != NULL)
-    clReleaseMemObject(state->filters);
-  if (state->bias != NULL)
-    clReleaseMemObject(state->bias);
-  if (state->transformed != NULL)
-    clReleaseMemObject(state->transformed);
-  if (state->products != NULL)
-    clReleaseMemObject(state->products);
-  free(state);
+  gcl_release_kernel(state->input_kernel);
+  gcl_release_kernel(state->multiply_kernel);
+  gcl_release_kernel(state->output_kernel);
+  gcl_release_mem(state->filters);
+  gcl_release_mem(state->bias);
+  gcl_release_mem(state->transformed);
+  gcl_release_mem(state->products);
+  gcl_free(state);
 }
 
 /* Creates the three kernels of kernels/winograd.cl. The program cache
@@ -329,7 +327,7 @@ static gcl_status create_buffers(winograd_state *state, gcl_context *context,
   status = gcl_create_buffer(context, device_index,
                              (size_t)filter_elements(g, t) * sizeof(float),
                              packed, "transformed filters", &state->filters);
-  free(packed);
+  gcl_free(packed);
 
   if (status == GCL_SUCCESS && g->bias_term)
     status = gcl_create_buffer(context, device_index,
@@ -352,7 +350,7 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
                                    gcl_context *context, size_t device_index,
                                    const float *weights, const float *bias,
                                    void **opaque) {
-  winograd_state *state = calloc(1, sizeof *state);
+  winograd_state *state = gcl_calloc(1, sizeof *state);
   gcl_status status;
 
   *opaque = NULL;
@@ -377,10 +375,12 @@ static gcl_status winograd_prepare(const gcl_geometry *g,
  * timeline. */
 static gcl_status run_kernel(cl_kernel kernel, const gcl_launch *launch,
                              const size_t global[3], const char *label) {
-  cl_int code = clEnqueueNDRangeKernel(launch->queue, kernel, 3, NULL,
-                                       global, NULL, 0, NULL,
-                                       gcl_trace_event(launch->trace, label));
+  cl_event *event = gcl_trace_event(launch->trace, label);
+  cl_int code = gcl_clEnqueueNDRangeKernel(launch->queue, kernel, 3, NULL,
+                                           global, NULL, 0, NULL, event);
 
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the %s kernel", label);
   return GCL_SUCCESS;

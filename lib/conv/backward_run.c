@@ -6,6 +6,7 @@
 #include "conv/backward.h"
 
 #include "algo/algo_common.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <string.h>
@@ -68,18 +69,18 @@ static gcl_status slot_operands(gcl_plan *plan, const gcl_slot *slot,
   if (args->grad_weights != NULL) {
     pack(args->input, slot, g->channels, info->input_channel_begin,
          info->input_channel_end, g->in_size, gs->host_input);
-    code = clEnqueueWriteBuffer(
-        slot->queue, gs->input, CL_FALSE, 0,
-        images * views->input.image_stride * sizeof(float), gs->host_input,
-        0, NULL, NULL);
+    code = gcl_clEnqueueWriteBuffer(slot->queue, gs->input, CL_FALSE, 0,
+                                    images * views->input.image_stride *
+                                        sizeof(float),
+                                    gs->host_input, 0, NULL, NULL);
   }
   pack(args->grad_output, slot, g->num_output, info->output_channel_begin,
        info->output_channel_end, g->out_size, gs->host_grad_output);
   if (code == CL_SUCCESS)
-    code = clEnqueueWriteBuffer(
-        slot->queue, gs->grad_output, CL_FALSE, 0,
-        images * views->grad_output.image_stride * sizeof(float),
-        gs->host_grad_output, 0, NULL, NULL);
+    code = gcl_clEnqueueWriteBuffer(slot->queue, gs->grad_output, CL_FALSE, 0,
+                                    images * views->grad_output.image_stride *
+                                        sizeof(float),
+                                    gs->host_grad_output, 0, NULL, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the slices of slot on device %zu",
                        info->device_index);
@@ -109,13 +110,16 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
   cl_int batch = 0;
   size_t bytes = (size_t)(r->num_output * r->channels_per_group *
                           r->kernel_size) * sizeof(float);
-  cl_long large_elements;
+  cl_long large_elements, small_elements;
   gcl_status status = gcl_check_view(large, r->batch,
                                      r->channels * r->in_size,
                                      "weight gradient operand",
                                      &large_elements);
   cl_int code;
 
+  if (status == GCL_SUCCESS)
+    status = gcl_check_view(small, r->batch, r->num_output * r->out_size,
+                            "weight gradient operand", &small_elements);
   if (status == GCL_SUCCESS)
     status = gcl_int_argument(r->batch, "batch of the weight gradient",
                               &batch);
@@ -128,17 +132,20 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
   if (code == CL_SUCCESS)
     code = gcl_grad_set_view_args(gs->weight_kernel, 4, small);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(gs->weight_kernel, 7, sizeof batch, &batch);
+    code = clSetKernelArg(gs->weight_kernel, 7, sizeof small_elements,
+                          &small_elements);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(gs->weight_kernel, 8, sizeof gs->grad_weights,
+    code = clSetKernelArg(gs->weight_kernel, 8, sizeof batch, &batch);
+  if (code == CL_SUCCESS)
+    code = clSetKernelArg(gs->weight_kernel, 9, sizeof gs->grad_weights,
                           &gs->grad_weights);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(slot->queue, gs->weight_kernel, 3, NULL,
-                                  gs->weight_global, gs->weight_local, 0,
-                                  NULL, NULL);
+    code = gcl_clEnqueueNDRangeKernel(slot->queue, gs->weight_kernel, 3, NULL,
+                                      gs->weight_global, gs->weight_local, 0,
+                                      NULL, NULL);
   if (code == CL_SUCCESS)
-    code = clEnqueueReadBuffer(slot->queue, gs->grad_weights, CL_FALSE, 0,
-                               bytes, gs->host_weights, 0, NULL, NULL);
+    code = gcl_clEnqueueReadBuffer(slot->queue, gs->grad_weights, CL_FALSE, 0,
+                                   bytes, gs->host_weights, 0, NULL, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the weight gradient on device %zu",
                        slot->info.device_index);
@@ -170,12 +177,12 @@ static gcl_status enqueue_bias(const gcl_plan *plan, const gcl_slot *slot,
     code = clSetKernelArg(gs->bias_kernel, 5, sizeof gs->grad_bias,
                           &gs->grad_bias);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(slot->queue, gs->bias_kernel, 1, NULL,
-                                  &channels, NULL, 0, NULL, NULL);
+    code = gcl_clEnqueueNDRangeKernel(slot->queue, gs->bias_kernel, 1, NULL,
+                                      &channels, NULL, 0, NULL, NULL);
   if (code == CL_SUCCESS)
-    code = clEnqueueReadBuffer(slot->queue, gs->grad_bias, CL_FALSE, 0,
-                               channels * sizeof(float), gs->host_bias, 0,
-                               NULL, NULL);
+    code = gcl_clEnqueueReadBuffer(slot->queue, gs->grad_bias, CL_FALSE, 0,
+                                   channels * sizeof(float), gs->host_bias, 0,
+                                   NULL, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "enqueueing the bias gradient on device %zu",
                        slot->info.device_index);
@@ -235,13 +242,13 @@ static gcl_status upload_full(gcl_plan *plan, const gcl_backward_args *args) {
   cl_int code = CL_SUCCESS;
 
   if (args->grad_weights != NULL)
-    code = clEnqueueWriteBuffer(queue, plan->backward->input, CL_TRUE, 0,
-                                plan->input_bytes, args->input, 0, NULL,
-                                NULL);
+    code =
+        gcl_clEnqueueWriteBuffer(queue, plan->backward->input, CL_TRUE, 0,
+                                 plan->input_bytes, args->input, 0, NULL, NULL);
   if (code == CL_SUCCESS)
-    code = clEnqueueWriteBuffer(queue, plan->backward->grad_output, CL_TRUE,
-                                0, plan->output_bytes, args->grad_output, 0,
-                                NULL, NULL);
+    code = gcl_clEnqueueWriteBuffer(queue, plan->backward->grad_output, CL_TRUE,
+                                    0, plan->output_bytes, args->grad_output, 0,
+                                    NULL, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input and output gradient to "
                              "the device");
@@ -254,7 +261,7 @@ static gcl_status finish_slots(gcl_plan *plan, size_t count) {
   cl_int first_error = CL_SUCCESS;
 
   for (size_t i = 0; i < count; i++) {
-    cl_int code = clFinish(plan->slots[i].queue);
+    cl_int code = gcl_clFinish(plan->slots[i].queue);
 
     if (first_error == CL_SUCCESS)
       first_error = code;
@@ -350,9 +357,10 @@ gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args) {
   parameters = args->grad_weights != NULL || args->grad_bias != NULL;
   if (parameters)
     status = parameter_gradients(plan, args);
+  /* Gathered, because the caller's arrays must not change on failure. */
   if (status == GCL_SUCCESS && args->grad_input != NULL)
-    status = gcl_plan_forward(plan->backward->adjoint_plan, args->grad_output,
-                              args->grad_input);
+    status = gcl_plan_forward_gathered(plan->backward->adjoint_plan,
+                                       args->grad_output, args->grad_input);
   if (status != GCL_SUCCESS)
     return status;
 

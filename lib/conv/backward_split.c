@@ -12,6 +12,8 @@
 
 #include "algo/algo_common.h"
 #include "runtime/memory_caps.h"
+#include "util/alloc.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -142,7 +144,7 @@ int gcl_backward_needs_split(const gcl_plan *plan) {
 /* Chooses the images per step: the largest slot's batch, halved until the
  * step fits. Reserves the step's bytes for the plan. */
 static gcl_status choose_step(gcl_plan *plan, int64_t *images) {
-  uint64_t *bytes = calloc(plan->context->device_count, sizeof *bytes);
+  uint64_t *bytes = gcl_calloc(plan->context->device_count, sizeof *bytes);
   char reason[512] = "", caps[256];
   int64_t largest_batch = 1;
 
@@ -162,7 +164,7 @@ static gcl_status choose_step(gcl_plan *plan, int64_t *images) {
     for (size_t d = 0; d < plan->context->device_count; d++)
       gcl_plan_add_reserved(plan, d, bytes[d]);
   }
-  free(bytes);
+  gcl_free(bytes);
   if (*images >= 1)
     return GCL_SUCCESS;
   return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
@@ -176,7 +178,7 @@ static gcl_status choose_step(gcl_plan *plan, int64_t *images) {
 
 static gcl_status host_floats(float **array, uint64_t bytes,
                               const char *what) {
-  *array = malloc(bytes > 0 ? (size_t)bytes : sizeof(float));
+  *array = gcl_malloc(bytes > 0 ? (size_t)bytes : sizeof(float));
   if (*array == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for the %s (%llu bytes)", what,
@@ -220,7 +222,7 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_slot *slot,
   ss->largest_groups = largest_part(slot);
   in = slice_bytes(plan, ss->largest_groups, images, 0);
   out = slice_bytes(plan, ss->largest_groups, images, 1);
-  ss->parts = calloc(slot->part_count, sizeof *ss->parts);
+  ss->parts = gcl_calloc(slot->part_count, sizeof *ss->parts);
   if (ss->parts == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   ss->part_count = slot->part_count;
@@ -252,13 +254,13 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_slot *slot,
 
 gcl_status gcl_backward_split_prepare(gcl_plan *plan,
                                       gcl_backward *backward) {
-  struct gcl_backward_split *split = calloc(1, sizeof *split);
+  struct gcl_backward_split *split = gcl_calloc(1, sizeof *split);
   gcl_status status;
 
   if (split == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   backward->split = split;
-  split->slots = calloc(plan->slot_count, sizeof *split->slots);
+  split->slots = gcl_calloc(plan->slot_count, sizeof *split->slots);
   if (split->slots == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   split->slot_count = plan->slot_count;
@@ -271,14 +273,10 @@ gcl_status gcl_backward_split_prepare(gcl_plan *plan,
 }
 
 static void release_part(split_part *part) {
-  if (part->weight_kernel != NULL)
-    clReleaseKernel(part->weight_kernel);
-  if (part->bias_kernel != NULL)
-    clReleaseKernel(part->bias_kernel);
-  if (part->grad_weights != NULL)
-    clReleaseMemObject(part->grad_weights);
-  if (part->grad_bias != NULL)
-    clReleaseMemObject(part->grad_bias);
+  gcl_release_kernel(part->weight_kernel);
+  gcl_release_kernel(part->bias_kernel);
+  gcl_release_mem(part->grad_weights);
+  gcl_release_mem(part->grad_bias);
 }
 
 void gcl_backward_split_release(struct gcl_backward_split *split) {
@@ -289,16 +287,14 @@ void gcl_backward_split_release(struct gcl_backward_split *split) {
 
     for (size_t j = 0; j < ss->part_count; j++)
       release_part(&ss->parts[j]);
-    free(ss->parts);
-    if (ss->input != NULL)
-      clReleaseMemObject(ss->input);
-    if (ss->grad_output != NULL)
-      clReleaseMemObject(ss->grad_output);
-    free(ss->host_input);
-    free(ss->host_grad_output);
-    free(ss->host_weights);
-    free(ss->host_bias);
+    gcl_free(ss->parts);
+    gcl_release_mem(ss->input);
+    gcl_release_mem(ss->grad_output);
+    gcl_free(ss->host_input);
+    gcl_free(ss->host_grad_output);
+    gcl_free(ss->host_weights);
+    gcl_free(ss->host_bias);
   }
-  free(split->slots);
-  free(split);
+  gcl_free(split->slots);
+  gcl_free(split);
 }

@@ -9,6 +9,7 @@
 #include "conv/backward_split.h"
 
 #include "algo/algo_common.h"
+#include "util/cl_calls.h"
 #include "util/error.h"
 
 #include <string.h>
@@ -58,18 +59,18 @@ static gcl_status upload_step(const gcl_plan *plan, const grad_step *step,
     pack_step(args->input, step, g->channels, first * g->channels_per_group,
               last * g->channels_per_group, g->in_size,
               step->state->host_input);
-    code = clEnqueueWriteBuffer(queue, step->state->input, CL_TRUE, 0,
-                                images * in_image * sizeof(float),
-                                step->state->host_input, 0, NULL, NULL);
+    code = gcl_clEnqueueWriteBuffer(queue, step->state->input, CL_TRUE, 0,
+                                    images * in_image * sizeof(float),
+                                    step->state->host_input, 0, NULL, NULL);
   }
   pack_step(args->grad_output, step, g->num_output,
             first * g->outputs_per_group, last * g->outputs_per_group,
             g->out_size, step->state->host_grad_output);
   if (code == CL_SUCCESS)
-    code = clEnqueueWriteBuffer(queue, step->state->grad_output, CL_TRUE, 0,
-                                images * out_image * sizeof(float),
-                                step->state->host_grad_output, 0, NULL,
-                                NULL);
+    code = gcl_clEnqueueWriteBuffer(queue, step->state->grad_output, CL_TRUE,
+                                    0, images * out_image * sizeof(float),
+                                    step->state->host_grad_output, 0, NULL,
+                                    NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the slices of images %lld to %lld to "
                              "device %zu",
@@ -88,12 +89,15 @@ static gcl_status run_weights(const grad_step *step,
   cl_kernel kernel = part->weight_kernel;
   size_t bytes = (size_t)(r->num_output * r->channels_per_group *
                           r->kernel_size) * sizeof(float);
-  cl_long large_elements = 0;
+  cl_long large_elements = 0, small_elements = 0;
   cl_int batch = 0, code;
   gcl_status status;
 
   status = gcl_check_view(large, step->images, r->channels * r->in_size,
                           "weight gradient operand", &large_elements);
+  if (status == GCL_SUCCESS)
+    status = gcl_check_view(small, step->images, r->num_output * r->out_size,
+                            "weight gradient operand", &small_elements);
   if (status == GCL_SUCCESS)
     status = gcl_int_argument(step->images, "batch of the weight gradient",
                               &batch);
@@ -105,18 +109,20 @@ static gcl_status run_weights(const grad_step *step,
   if (code == CL_SUCCESS)
     code = gcl_grad_set_view_args(kernel, 4, small);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(kernel, 7, sizeof batch, &batch);
+    code = clSetKernelArg(kernel, 7, sizeof small_elements, &small_elements);
   if (code == CL_SUCCESS)
-    code = clSetKernelArg(kernel, 8, sizeof part->grad_weights,
+    code = clSetKernelArg(kernel, 8, sizeof batch, &batch);
+  if (code == CL_SUCCESS)
+    code = clSetKernelArg(kernel, 9, sizeof part->grad_weights,
                           &part->grad_weights);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(step->slot->queue, kernel, 3, NULL,
-                                  part->weight_global, part->weight_local, 0,
-                                  NULL, NULL);
+    code = gcl_clEnqueueNDRangeKernel(step->slot->queue, kernel, 3, NULL,
+                                      part->weight_global, part->weight_local,
+                                      0, NULL, NULL);
   if (code == CL_SUCCESS)
-    code = clEnqueueReadBuffer(step->slot->queue, part->grad_weights, CL_TRUE,
-                               0, bytes, step->state->host_weights, 0, NULL,
-                               NULL);
+    code = gcl_clEnqueueReadBuffer(step->slot->queue, part->grad_weights,
+                                   CL_TRUE, 0, bytes,
+                                   step->state->host_weights, 0, NULL, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "running the weight gradient on device %zu",
                        step->slot->info.device_index);
@@ -148,12 +154,12 @@ static gcl_status run_bias(const gcl_plan *plan, const grad_step *step,
   if (code == CL_SUCCESS)
     code = clSetKernelArg(kernel, 5, sizeof part->grad_bias, &part->grad_bias);
   if (code == CL_SUCCESS)
-    code = clEnqueueNDRangeKernel(step->slot->queue, kernel, 1, NULL,
-                                  &channels, NULL, 0, NULL, NULL);
+    code = gcl_clEnqueueNDRangeKernel(step->slot->queue, kernel, 1, NULL,
+                                      &channels, NULL, 0, NULL, NULL);
   if (code == CL_SUCCESS)
-    code = clEnqueueReadBuffer(step->slot->queue, part->grad_bias, CL_TRUE, 0,
-                               channels * sizeof(float),
-                               step->state->host_bias, 0, NULL, NULL);
+    code = gcl_clEnqueueReadBuffer(step->slot->queue, part->grad_bias, CL_TRUE,
+                                   0, channels * sizeof(float),
+                                   step->state->host_bias, 0, NULL, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "running the bias gradient on device %zu",
                        step->slot->info.device_index);

@@ -1,5 +1,6 @@
 #include "conv/conv.h"
 
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <stdlib.h>
@@ -36,15 +37,16 @@ gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *desc,
   for (int i = 0; i < desc->spatial_dims + 2; i++)
     count *= (size_t)weight_shape[i];
 
-  created = calloc(1, sizeof *created);
+  created = gcl_calloc(1, sizeof *created);
   if (created == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   created->context = context;
   created->desc = *desc;
   created->weight_count = count;
-  created->weights = malloc(count * sizeof *created->weights);
+  created->weights = gcl_malloc(count * sizeof *created->weights);
   if (desc->bias_term)
-    created->bias = malloc((size_t)desc->num_output * sizeof *created->bias);
+    created->bias =
+        gcl_malloc((size_t)desc->num_output * sizeof *created->bias);
   if (created->weights == NULL || (desc->bias_term && created->bias == NULL)) {
     gcl_conv_destroy(created);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
@@ -61,7 +63,7 @@ gcl_status gcl_conv_create(gcl_context *context, const gcl_conv_desc *desc,
 void gcl_conv_destroy(gcl_conv *conv) {
   if (conv == NULL)
     return;
-  free(conv->weights);
-  free(conv->bias);
-  free(conv);
+  gcl_free(conv->weights);
+  gcl_free(conv->bias);
+  gcl_free(conv);
 }

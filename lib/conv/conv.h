@@ -5,6 +5,13 @@
 #include "groupcl.h"
 
 /*
+ * Maximum number of elements of a tensor (input, output or weights). Its
+ * size in bytes then fits in int64_t, so a product of sizes within one
+ * tensor, such as batch * channels * height * width, cannot overflow.
+ */
+#define GCL_MAX_ELEMENTS (INT64_MAX / (int64_t)sizeof(float))
+
+/*
  * A validated layer with its input shape, widened to three spatial axes:
  * missing leading axes get size 1, kernel 1, stride 1, pad 0, dilation 1,
  * so 1-D and 2-D layers run through the same 3-D code.

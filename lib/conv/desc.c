@@ -10,8 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Largest size accepted on any axis (Caffe stores sizes as 32-bit ints);
- * keeps every product of a few sizes below 2^63. */
+/* Largest size accepted on any axis (Caffe stores sizes as 32-bit ints).
+ * The products of sizes are bounded by GCL_MAX_ELEMENTS per tensor. */
 #define GCL_MAX_EXTENT (((int64_t)1 << 31) - 1)
 
 void gcl_conv_desc_init(gcl_conv_desc *desc, int spatial_dims,
@@ -156,6 +156,43 @@ static gcl_status check_output_padding(const gcl_conv_desc *desc) {
   return GCL_SUCCESS;
 }
 
+/*
+ * Multiplies the shape out into *count. Returns -1 as soon as the product
+ * passes GCL_MAX_ELEMENTS, so it never overflows. Every entry must be at
+ * least 1.
+ */
+static int count_elements(int rank, const int64_t *shape, int64_t *count) {
+  *count = 1;
+  for (int i = 0; i < rank; i++) {
+    if (shape[i] > GCL_MAX_ELEMENTS / *count)
+      return -1;
+    *count *= shape[i];
+  }
+  return 0;
+}
+
+/* Rejects a weight tensor too large to address. */
+static gcl_status check_weight_count(const gcl_conv_desc *desc) {
+  int64_t shape[GCL_MAX_RANK];
+  int64_t count;
+  char text[160];
+
+  shape[0] = desc->transposed ? desc->channels : desc->num_output;
+  shape[1] = desc->transposed ? desc->num_output / desc->group
+                              : desc->channels / desc->group;
+  for (int axis = 0; axis < desc->spatial_dims; axis++)
+    shape[2 + axis] = desc->kernel[axis];
+  if (count_elements(desc->spatial_dims + 2, shape, &count) == 0)
+    return GCL_SUCCESS;
+
+  gcl_format_shape(desc->spatial_dims + 2, shape, text, sizeof text);
+  return gcl_fail(GCL_ERROR_INVALID_LAYER,
+                  "invalid convolution: the weights %s have more than %" PRId64
+                  " elements, the limit that keeps their size in bytes "
+                  "within 64 bits",
+                  text, GCL_MAX_ELEMENTS);
+}
+
 gcl_status gcl_conv_validate(const gcl_conv_desc *desc) {
   gcl_status status;
 
@@ -188,6 +225,8 @@ gcl_status gcl_conv_validate(const gcl_conv_desc *desc) {
     status = check_axis_values(desc, desc->pad_after, "pad after", 0);
   if (status == GCL_SUCCESS)
     status = check_output_padding(desc);
+  if (status == GCL_SUCCESS)
+    status = check_weight_count(desc);
   return status;
 }
 
@@ -238,6 +277,14 @@ static gcl_status check_input_shape(const gcl_conv_desc *desc, int rank,
                       text, size, gcl_axis_name(desc->spatial_dims, axis),
                       GCL_MAX_EXTENT);
   }
+
+  int64_t count;
+  if (count_elements(rank, input_shape, &count) != 0)
+    return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
+                    "input shape %s has more than %" PRId64
+                    " elements, the limit that keeps its size in bytes "
+                    "within 64 bits",
+                    text, GCL_MAX_ELEMENTS);
   return GCL_SUCCESS;
 }
 
@@ -313,11 +360,23 @@ gcl_status gcl_conv_output_shape(const gcl_conv_desc *desc, int rank,
       return empty_output(desc, axis, input);
     if (size > GCL_MAX_EXTENT)
       return gcl_fail(GCL_ERROR_INVALID_LAYER,
-                      "invalid deconvolution: the output size %" PRId64
+                      "invalid %s: the output size %" PRId64
                       " on the %s axis exceeds the limit %" PRId64,
-                      size, gcl_axis_name(desc->spatial_dims, axis),
+                      layer_kind(desc), size,
+                      gcl_axis_name(desc->spatial_dims, axis),
                       GCL_MAX_EXTENT);
     output_shape[2 + axis] = size;
+  }
+
+  int64_t count;
+  if (count_elements(rank, output_shape, &count) != 0) {
+    char text[160];
+    gcl_format_shape(rank, output_shape, text, sizeof text);
+    return gcl_fail(GCL_ERROR_INVALID_LAYER,
+                    "invalid convolution: the output shape %s has more than "
+                    "%" PRId64 " elements, the limit that keeps its size in "
+                    "bytes within 64 bits",
+                    text, GCL_MAX_ELEMENTS);
   }
   return GCL_SUCCESS;
 }

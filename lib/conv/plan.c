@@ -3,6 +3,8 @@
 #include "algo/algo_common.h"
 #include "conv/backward.h"
 #include "tune/autotune.h"
+#include "util/alloc.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -177,7 +179,7 @@ gcl_status gcl_plan_create_sized(gcl_conv *conv, int rank,
     options = &defaults;
   }
 
-  created = calloc(1, sizeof *created);
+  created = gcl_calloc(1, sizeof *created);
   if (created == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   created->context = conv->context;
@@ -186,9 +188,9 @@ gcl_status gcl_plan_create_sized(gcl_conv *conv, int rank,
   if (options->device_throughput != NULL) {
     size_t count = gcl_context_device_count(conv->context);
 
-    created->device_throughput = malloc(count * sizeof(double));
+    created->device_throughput = gcl_malloc(count * sizeof(double));
     if (created->device_throughput == NULL) {
-      free(created);
+      gcl_free(created);
       return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
     }
     memcpy(created->device_throughput, options->device_throughput,
@@ -227,14 +229,12 @@ void gcl_plan_destroy(gcl_plan *plan) {
   gcl_backward_release(plan->backward);
   gcl_slots_release(plan);
   gcl_trace_free(&plan->main_trace);
-  if (plan->host_input != NULL)
-    clReleaseMemObject(plan->host_input);
-  if (plan->host_output != NULL)
-    clReleaseMemObject(plan->host_output);
-  free(plan->scratch_input);
-  free(plan->scratch_output);
-  free(plan->device_throughput);
-  free(plan);
+  gcl_release_mem(plan->host_input);
+  gcl_release_mem(plan->host_output);
+  gcl_free(plan->scratch_input);
+  gcl_free(plan->scratch_output);
+  gcl_free(plan->device_throughput);
+  gcl_free(plan);
 }
 
 gcl_status gcl_plan_output_shape(const gcl_plan *plan, int64_t *output_shape) {

@@ -102,6 +102,14 @@ gcl_status gcl_plan_create_sized(gcl_conv *conv, int rank,
                                  const gcl_plan_options *options,
                                  gcl_plan **plan);
 
+/*
+ * Runs gcl_plan_forward through the plan's private output copy even with
+ * one slot, so that output changes only on success, at the cost of one
+ * host copy of the output.
+ */
+gcl_status gcl_plan_forward_gathered(gcl_plan *plan, const float *input,
+                                     float *output);
+
 /* Prepares every slot: queues, weight shards, algorithm state, buffers. */
 gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
                              const gcl_plan_options *options);

@@ -8,6 +8,7 @@
  */
 #include "conv/conv.h"
 
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <stdlib.h>
@@ -144,7 +145,7 @@ gcl_status gcl_conv_reference_forward(const gcl_conv_desc *desc, int rank,
                     "but bias is NULL");
 
   count = (size_t)(g.batch * g.num_output * g.out_size);
-  sum = calloc(count, sizeof *sum);
+  sum = gcl_calloc(count, sizeof *sum);
   if (sum == NULL)
     return out_of_memory();
   v.weights = weights;
@@ -159,7 +160,7 @@ gcl_status gcl_conv_reference_forward(const gcl_conv_desc *desc, int rank,
   }
   store(sum, g.bias_term ? bias : NULL, g.batch, g.num_output, g.out_size,
         output);
-  free(sum);
+  gcl_free(sum);
   return GCL_SUCCESS;
 }
 
@@ -182,7 +183,7 @@ static gcl_status input_gradient(const gcl_geometry *g, const gcl_geometry *r,
                                  const float *weights,
                                  const float *grad_output, float *grad_input) {
   size_t count = (size_t)(g->batch * g->channels * g->in_size);
-  double *sum = calloc(count, sizeof *sum);
+  double *sum = gcl_calloc(count, sizeof *sum);
   visit_tensors v = {0};
 
   if (sum == NULL)
@@ -198,7 +199,7 @@ static gcl_status input_gradient(const gcl_geometry *g, const gcl_geometry *r,
     visit(r, SCATTER, &v);
   }
   store(sum, NULL, g->batch, g->channels, g->in_size, grad_input);
-  free(sum);
+  gcl_free(sum);
   return GCL_SUCCESS;
 }
 
@@ -208,7 +209,7 @@ static gcl_status weight_gradient(const gcl_geometry *g,
                                   float *grad_weights) {
   size_t count =
       (size_t)(r->num_output * r->channels_per_group * r->kernel_size);
-  double *sum = calloc(count, sizeof *sum);
+  double *sum = gcl_calloc(count, sizeof *sum);
   visit_tensors v = {0};
 
   if (sum == NULL)
@@ -219,7 +220,7 @@ static gcl_status weight_gradient(const gcl_geometry *g,
   visit(r, WEIGHT_GRAD, &v);
   for (size_t i = 0; i < count; i++)
     grad_weights[i] = (float)sum[i];
-  free(sum);
+  gcl_free(sum);
   return GCL_SUCCESS;
 }
 

@@ -1,6 +1,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "program/disk_cache.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/log.h"
 
 #include <errno.h>
@@ -201,10 +204,10 @@ static char *device_text(cl_device_id device, cl_device_info param) {
 
   if (clGetDeviceInfo(device, param, 0, NULL, &size) != CL_SUCCESS)
     return NULL;
-  text = calloc(size + 1, 1);
+  text = gcl_calloc(size + 1, 1);
   if (text != NULL &&
       clGetDeviceInfo(device, param, size, text, NULL) != CL_SUCCESS) {
-    free(text);
+    gcl_free(text);
     return NULL;
   }
   return text;
@@ -217,10 +220,10 @@ static char *platform_text(cl_platform_id platform, cl_platform_info param) {
 
   if (clGetPlatformInfo(platform, param, 0, NULL, &size) != CL_SUCCESS)
     return NULL;
-  text = calloc(size + 1, 1);
+  text = gcl_calloc(size + 1, 1);
   if (text != NULL &&
       clGetPlatformInfo(platform, param, size, text, NULL) != CL_SUCCESS) {
-    free(text);
+    gcl_free(text);
     return NULL;
   }
   return text;
@@ -235,10 +238,10 @@ typedef struct device_names {
 } device_names;
 
 static void free_names(device_names *names) {
-  free(names->platform);
-  free(names->platform_version);
-  free(names->device);
-  free(names->driver);
+  gcl_free(names->platform);
+  gcl_free(names->platform_version);
+  gcl_free(names->device);
+  gcl_free(names->driver);
 }
 
 static int query_names(cl_device_id device, device_names *names) {
@@ -294,7 +297,7 @@ char *gcl_disk_cache_key(cl_device_id device, const char *source,
 
   length = snprintf(NULL, 0, KEY_FORMAT, KEY_ARGUMENTS(names, options, source));
   if (length >= 0)
-    key = malloc((size_t)length + 1);
+    key = gcl_malloc((size_t)length + 1);
   if (key != NULL)
     snprintf(key, (size_t)length + 1, KEY_FORMAT,
              KEY_ARGUMENTS(names, options, source));
@@ -356,7 +359,7 @@ static unsigned char *encode_file(const char *key, const unsigned char *binary,
   if (binary_size > MAX_FILE_SIZE || key_size > MAX_FILE_SIZE)
     return NULL;
   *file_size = HEADER_SIZE + key_size + 8 + binary_size + 8;
-  image = malloc(*file_size);
+  image = gcl_malloc(*file_size);
   if (image == NULL)
     return NULL;
 
@@ -449,7 +452,7 @@ static int find_device(cl_program program, cl_device_id device,
                        &device_count, NULL) != CL_SUCCESS ||
       device_count == 0)
     return 0;
-  devices = calloc(device_count, sizeof *devices);
+  devices = gcl_calloc(device_count, sizeof *devices);
   if (devices == NULL)
     return 0;
   if (clGetProgramInfo(program, CL_PROGRAM_DEVICES,
@@ -463,7 +466,7 @@ static int find_device(cl_program program, cl_device_id device,
     }
   }
   *count = device_count;
-  free(devices);
+  gcl_free(devices);
   return found;
 }
 
@@ -490,8 +493,8 @@ static unsigned char *fetch_binary(cl_program program, cl_device_id device,
   *code = CL_INVALID_DEVICE;
   if (!find_device(program, device, &position, &count))
     return NULL;
-  sizes = calloc(count, sizeof *sizes);
-  slots = calloc(count, sizeof *slots);
+  sizes = gcl_calloc(count, sizeof *sizes);
+  slots = gcl_calloc(count, sizeof *slots);
   *code = CL_OUT_OF_HOST_MEMORY;
   if (sizes == NULL || slots == NULL)
     goto done;
@@ -503,7 +506,7 @@ static unsigned char *fetch_binary(cl_program program, cl_device_id device,
   *code = CL_INVALID_PROGRAM_EXECUTABLE; /* the driver kept no binary */
   if (sizes[position] == 0)
     goto done;
-  slots[position] = malloc(sizes[position]);
+  slots[position] = gcl_malloc(sizes[position]);
   *code = CL_OUT_OF_HOST_MEMORY;
   if (slots[position] == NULL)
     goto done;
@@ -517,9 +520,9 @@ static unsigned char *fetch_binary(cl_program program, cl_device_id device,
 
 done:
   if (slots != NULL)
-    free(slots[position]);
-  free(slots);
-  free(sizes);
+    gcl_free(slots[position]);
+  gcl_free(slots);
+  gcl_free(sizes);
   return binary;
 }
 
@@ -542,7 +545,7 @@ void gcl_disk_cache_store(cl_device_id device, const char *key,
   }
 
   image = encode_file(key, binary, binary_size, &image_size);
-  free(binary);
+  gcl_free(binary);
   if (image == NULL) {
     GCL_LOG_WARN("disk cache: out of host memory to store %s", file_name);
     return;
@@ -556,7 +559,7 @@ void gcl_disk_cache_store(cl_device_id device, const char *key,
   else
     GCL_LOG_INFO("disk cache: stored %s (%zu bytes) in %s", file_name,
                  binary_size, path);
-  free(image);
+  gcl_free(image);
 }
 
 /* ---- loading ---------------------------------------------------------------- */
@@ -584,13 +587,13 @@ static unsigned char *read_file(const char *path, uint64_t *size,
   }
 
   *size = (uint64_t)info.st_size;
-  image = malloc(*size > 0 ? (size_t)*size : 1);
+  image = gcl_malloc(*size > 0 ? (size_t)*size : 1);
   if (image == NULL)
     snprintf(reason, reason_size, "out of host memory for %" PRIu64 " bytes",
              *size);
   else if (fread(image, 1, (size_t)*size, file) != (size_t)*size) {
     snprintf(reason, reason_size, "cannot read all %" PRIu64 " bytes", *size);
-    free(image);
+    gcl_free(image);
     image = NULL;
   }
   fclose(file);
@@ -607,16 +610,17 @@ static int build_from_binary(cl_context cl_ctx, cl_device_id device,
   cl_int code;
   cl_program created;
 
-  created = clCreateProgramWithBinary(cl_ctx, 1, &device, &binary_size,
-                                      &binary, &binary_status, &code);
+  created = gcl_clCreateProgramWithBinary(cl_ctx, 1, &device, &binary_size,
+                                          &binary, &binary_status, &code);
+  if (created != NULL)
+    gcl_cl_object_created(GCL_CL_PROGRAM);
   if (created != NULL && code == CL_SUCCESS && binary_status != CL_SUCCESS)
     code = binary_status;
   if (created == NULL || code != CL_SUCCESS) {
     GCL_LOG_WARN("disk cache: the driver rejected the binary of %s in %s: "
                  "%s (%d); building from source",
                  file_name, path, gcl_cl_error_name(code), (int)code);
-    if (created != NULL)
-      clReleaseProgram(created);
+    gcl_release_program(created);
     return 0;
   }
 
@@ -625,7 +629,7 @@ static int build_from_binary(cl_context cl_ctx, cl_device_id device,
     GCL_LOG_WARN("disk cache: building the binary of %s from %s failed: "
                  "%s (%d); building from source",
                  file_name, path, gcl_cl_error_name(code), (int)code);
-    clReleaseProgram(created);
+    gcl_release_program(created);
     return 0;
   }
   *program = created;
@@ -661,6 +665,6 @@ int gcl_disk_cache_load(cl_context cl_ctx, cl_device_id device,
                                file_name, path, program);
   if (loaded)
     GCL_LOG_INFO("disk cache: loaded %s from %s", file_name, path);
-  free(image);
+  gcl_free(image);
   return loaded;
 }

@@ -3,6 +3,9 @@
 
 #include "program/disk_cache.h"
 #include "program/kernel_sources.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/fault.h"
 #include "util/log.h"
@@ -36,23 +39,22 @@ struct gcl_program_cache {
 };
 
 gcl_program_cache *gcl_program_cache_create(void) {
-  gcl_program_cache *cache = calloc(1, sizeof *cache);
+  gcl_program_cache *cache = gcl_calloc(1, sizeof *cache);
 
   if (cache == NULL)
     return NULL;
   if (mtx_init(&cache->lock, mtx_plain) != thrd_success) {
-    free(cache);
+    gcl_free(cache);
     return NULL;
   }
   return cache;
 }
 
 static void free_entry(cache_entry *entry) {
-  if (entry->program != NULL)
-    clReleaseProgram(entry->program);
-  free(entry->source);
-  free(entry->options);
-  free(entry);
+  gcl_release_program(entry->program);
+  gcl_free(entry->source);
+  gcl_free(entry->options);
+  gcl_free(entry);
 }
 
 void gcl_program_cache_destroy(gcl_program_cache *cache) {
@@ -68,7 +70,7 @@ void gcl_program_cache_destroy(gcl_program_cache *cache) {
     entry = next;
   }
   mtx_destroy(&cache->lock);
-  free(cache);
+  gcl_free(cache);
 }
 
 void gcl_program_cache_stats(const gcl_program_cache *cache, uint64_t *built,
@@ -113,7 +115,7 @@ static char *full_options(const char *options) {
   if (extra == NULL)
     extra = "";
   size = strlen(GCL_BASE_BUILD_OPTIONS) + strlen(options) + strlen(extra) + 3;
-  joined = malloc(size);
+  joined = gcl_malloc(size);
   if (joined != NULL)
     snprintf(joined, size, "%s %s%s%s", GCL_BASE_BUILD_OPTIONS, options,
              extra[0] != '\0' ? " " : "", extra);
@@ -135,7 +137,7 @@ static gcl_status report_build_failure(cl_program program, cl_device_id device,
   if (clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, 0, NULL,
                             &log_size) == CL_SUCCESS &&
       log_size > 0)
-    log = calloc(log_size + 1, 1);
+    log = gcl_calloc(log_size + 1, 1);
   if (log != NULL)
     clGetProgramBuildInfo(program, device, CL_PROGRAM_BUILD_LOG, log_size, log,
                           NULL);
@@ -150,7 +152,7 @@ static gcl_status report_build_failure(cl_program program, cl_device_id device,
                     log != NULL && log[0] != '\0' ? log : "(empty)");
   gcl_set_cl_error(code);
   GCL_LOG_ERROR("%s", gcl_last_error());
-  free(log);
+  gcl_free(log);
   return status;
 }
 
@@ -163,9 +165,10 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
   cl_int code;
   gcl_status status = GCL_SUCCESS;
 
-  *program = clCreateProgramWithSource(cl_ctx, 1, &source, NULL, &code);
+  *program = gcl_clCreateProgramWithSource(cl_ctx, 1, &source, NULL, &code);
   if (*program == NULL)
     return gcl_fail_cl(code, "clCreateProgramWithSource for %s", file_name);
+  gcl_cl_object_created(GCL_CL_PROGRAM);
 
   code = clBuildProgram(*program, 1, &device, all_options, NULL, NULL);
   if (code == CL_SUCCESS && inject_fault)
@@ -173,7 +176,7 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
   if (code != CL_SUCCESS) {
     status = report_build_failure(*program, device, code, file_name,
                                   all_options);
-    clReleaseProgram(*program);
+    gcl_release_program(*program);
     *program = NULL;
   } else {
     GCL_LOG_DEBUG("built %s with '%s'", file_name, all_options);
@@ -183,14 +186,14 @@ static gcl_status compile(cl_context cl_ctx, cl_device_id device,
 
 static cache_entry *new_entry(cl_context cl_ctx, cl_device_id device,
                               const char *source, const char *options) {
-  cache_entry *entry = calloc(1, sizeof *entry);
+  cache_entry *entry = gcl_calloc(1, sizeof *entry);
 
   if (entry == NULL)
     return NULL;
   entry->cl_ctx = cl_ctx;
   entry->device = device;
-  entry->source = strdup(source);
-  entry->options = strdup(options);
+  entry->source = gcl_strdup(source);
+  entry->options = gcl_strdup(options);
   if (entry->source == NULL || entry->options == NULL) {
     free_entry(entry);
     return NULL;
@@ -217,7 +220,7 @@ static gcl_status obtain_program(gcl_program_cache *cache, cache_entry *entry,
       gcl_disk_cache_load(entry->cl_ctx, entry->device, disk_key,
                           entry->options, file_name, &entry->program)) {
     cache->loaded++;
-    free(disk_key);
+    gcl_free(disk_key);
     return GCL_SUCCESS;
   }
 
@@ -229,7 +232,7 @@ static gcl_status obtain_program(gcl_program_cache *cache, cache_entry *entry,
       gcl_disk_cache_store(entry->device, disk_key, file_name,
                            entry->program);
   }
-  free(disk_key);
+  gcl_free(disk_key);
   return status;
 }
 
@@ -261,12 +264,12 @@ gcl_status gcl_program_build(gcl_program_cache *cache, cl_context cl_ctx,
     cache->hits++;
     *program = entry->program;
     mtx_unlock(&cache->lock);
-    free(all_options);
+    gcl_free(all_options);
     return GCL_SUCCESS;
   }
 
   entry = new_entry(cl_ctx, device, source, all_options);
-  free(all_options);
+  gcl_free(all_options);
   if (entry == NULL) {
     mtx_unlock(&cache->lock);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");

@@ -1,11 +1,46 @@
 #include "runtime/context.h"
 
 #include "runtime/devices.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
+#include <clblast_c.h>
 #include <stdlib.h>
 #include <string.h>
+
+/*
+ * Contexts that ran CLBlast and are not destroyed yet. CLBlast 1.5 caches
+ * its compiled programs per OpenCL context for the life of the process,
+ * and each cached program keeps its context alive. On PoCL 3.1 that left
+ * 2 to 4 MB resident per destroyed context, more with more routines and
+ * sizes run (measured with tests/test_soak).
+ * CLBlastClearCache() is the only way to drop them and it clears the cache
+ * of every context, so it runs only when the last of these contexts goes:
+ * a live groupcl context never has to rebuild CLBlast's kernels.
+ */
+static atomic_long clblast_contexts;
+
+void gcl_context_note_clblast(gcl_context *context) {
+  if (atomic_exchange(&context->ran_clblast, 1) == 0)
+    atomic_fetch_add(&clblast_contexts, 1);
+}
+
+/* Clears CLBlast's caches when the context is the last live one that ran
+ * CLBlast. Runs after the context's own OpenCL objects are released. */
+static void forget_clblast(gcl_context *context) {
+  if (atomic_load(&context->ran_clblast) &&
+      atomic_fetch_sub(&clblast_contexts, 1) == 1) {
+    CLBlastStatusCode code = CLBlastClearCache();
+
+    if (code != CLBlastSuccess)
+      GCL_LOG_WARN("CLBlastClearCache failed with CLBlast status %d; its "
+                   "cached programs stay in memory",
+                   (int)code);
+  }
+}
 
 static gcl_status open_slot(gcl_device_slot *slot,
                             const gcl_selected_device *device) {
@@ -17,17 +52,19 @@ static gcl_status open_slot(gcl_device_slot *slot,
   slot->device = device->device;
   slot->info = device->info;
 
-  slot->cl_ctx = clCreateContext(properties, 1, &device->device, NULL, NULL,
-                                 &code);
+  slot->cl_ctx =
+      gcl_clCreateContext(properties, 1, &device->device, NULL, NULL, &code);
   if (slot->cl_ctx == NULL)
     return gcl_fail_cl(code, "clCreateContext for device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_CONTEXT);
 
-  slot->queue = clCreateCommandQueue(slot->cl_ctx, device->device,
-                                     CL_QUEUE_PROFILING_ENABLE, &code);
+  slot->queue = gcl_clCreateCommandQueue(slot->cl_ctx, device->device,
+                                         CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "clCreateCommandQueue for device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
 
   GCL_LOG_INFO("opened device %u:%u '%s' (%s)", device->info.platform_index,
                device->info.device_index, device->info.device_name,
@@ -36,17 +73,17 @@ static gcl_status open_slot(gcl_device_slot *slot,
 }
 
 static gcl_context *allocate_context(size_t device_count) {
-  gcl_context *context = calloc(1, sizeof *context);
+  gcl_context *context = gcl_calloc(1, sizeof *context);
 
   if (context == NULL)
     return NULL;
-  context->devices = calloc(device_count, sizeof *context->devices);
+  context->devices = gcl_calloc(device_count, sizeof *context->devices);
   context->programs = gcl_program_cache_create();
   if (context->devices == NULL || context->programs == NULL ||
       mtx_init(&context->lock, mtx_plain) != thrd_success) {
     gcl_program_cache_destroy(context->programs);
-    free(context->devices);
-    free(context);
+    gcl_free(context->devices);
+    gcl_free(context);
     return NULL;
   }
   return context;
@@ -81,7 +118,7 @@ gcl_status gcl_context_create(const char *device_spec, gcl_context **context) {
 
   created = allocate_context(count);
   if (created == NULL) {
-    free(selected);
+    gcl_free(selected);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory creating a context");
   }
@@ -91,7 +128,7 @@ gcl_status gcl_context_create(const char *device_spec, gcl_context **context) {
     created->device_count++;
     status = open_slot(&created->devices[i], &selected[i]);
   }
-  free(selected);
+  gcl_free(selected);
   if (status != GCL_SUCCESS) {
     gcl_context_destroy(created);
     return status;
@@ -119,8 +156,12 @@ static gcl_status describe_foreign_device(cl_device_id device,
   if (status != GCL_SUCCESS)
     return status;
 
-  /* Best effort: report the same indices gcl_devices_list would. */
-  if (gcl_devices_list(&all, &count) == GCL_SUCCESS) {
+  /* Best effort: report the same indices gcl_devices_list would, unless
+   * the host is out of memory, which the caller must hear about. */
+  status = gcl_devices_list(&all, &count);
+  if (status == GCL_ERROR_OUT_OF_MEMORY)
+    return status;
+  if (status == GCL_SUCCESS) {
     for (size_t i = 0; i < count; i++) {
       if (strcmp(all[i].device_name, listed.device_name) == 0 &&
           strcmp(all[i].platform_name, listed.platform_name) == 0) {
@@ -192,8 +233,10 @@ gcl_status gcl_context_create_from_cl(cl_context cl_ctx, cl_device_id device,
     gcl_context_destroy(created);
     return status;
   }
-  clRetainContext(cl_ctx);
-  clRetainCommandQueue(queue);
+  if (clRetainContext(cl_ctx) == CL_SUCCESS)
+    gcl_cl_object_created(GCL_CL_CONTEXT);
+  if (clRetainCommandQueue(queue) == CL_SUCCESS)
+    gcl_cl_object_created(GCL_CL_QUEUE);
   created->devices[0].device = device;
   created->devices[0].cl_ctx = cl_ctx;
   created->devices[0].queue = queue;
@@ -213,14 +256,14 @@ void gcl_context_destroy(gcl_context *context) {
 
     if (slot->queue != NULL) {
       clFinish(slot->queue);
-      clReleaseCommandQueue(slot->queue);
+      gcl_release_queue(slot->queue);
     }
-    if (slot->cl_ctx != NULL)
-      clReleaseContext(slot->cl_ctx);
+    gcl_release_context(slot->cl_ctx);
   }
+  forget_clblast(context);
   mtx_destroy(&context->lock);
-  free(context->devices);
-  free(context);
+  gcl_free(context->devices);
+  gcl_free(context);
 }
 
 size_t gcl_context_device_count(const gcl_context *context) {

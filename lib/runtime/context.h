@@ -5,6 +5,7 @@
 #include "groupcl.h"
 #include "program/program_cache.h"
 
+#include <stdatomic.h>
 #include <threads.h>
 
 typedef struct gcl_device_slot {
@@ -29,6 +30,13 @@ struct gcl_context {
   gcl_device_slot *devices;
   gcl_program_cache *programs;
   mtx_t lock; /* guards the devices' throughput and reserved_bytes */
+  atomic_int ran_clblast; /* nonzero once a plan prepared a CLBlast algorithm */
 };
+
+/*
+ * Marks the context as one that runs CLBlast routines, so that destroying
+ * it can drop CLBlast's cached programs (see gcl_context_destroy).
+ */
+void gcl_context_note_clblast(gcl_context *context);
 
 #endif

@@ -2,6 +2,7 @@
 #include "runtime/devices.h"
 
 #include "runtime/memory_caps.h"
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <CL/cl_ext.h>
@@ -26,6 +27,8 @@ static gcl_status query_string(cl_device_id device, cl_device_info what,
   return GCL_SUCCESS;
 }
 
+/* Returns 1 if device lists extension name, 0 if not or if the list
+ * cannot be read, and -1 when out of host memory. */
 static int has_extension(cl_device_id device, const char *name) {
   size_t size = 0;
   char *extensions;
@@ -35,13 +38,13 @@ static int has_extension(cl_device_id device, const char *name) {
           CL_SUCCESS ||
       size == 0)
     return 0;
-  extensions = malloc(size);
+  extensions = gcl_malloc(size);
   if (extensions == NULL)
-    return 0;
+    return -1;
   found = clGetDeviceInfo(device, CL_DEVICE_EXTENSIONS, size, extensions,
                           NULL) == CL_SUCCESS &&
           strstr(extensions, name) != NULL;
-  free(extensions);
+  gcl_free(extensions);
   return found;
 }
 
@@ -100,8 +103,14 @@ gcl_status gcl_device_query(cl_platform_id platform, cl_device_id device,
   /* Some drivers report double support only through the fp config. */
   clGetDeviceInfo(device, CL_DEVICE_DOUBLE_FP_CONFIG, sizeof double_config,
                   &double_config, NULL);
-  info->has_fp64 = double_config != 0 || has_extension(device, "cl_khr_fp64");
+  info->has_fp64 =
+      double_config != 0 ? 1 : has_extension(device, "cl_khr_fp64");
   info->has_fp16 = has_extension(device, "cl_khr_fp16");
+  if (info->has_fp64 < 0 || info->has_fp16 < 0)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "out of host memory reading the extensions of device "
+                    "'%s'",
+                    info->device_name);
   return gcl_apply_memory_caps(info);
 }
 
@@ -120,12 +129,12 @@ static gcl_status add_platform_devices(device_table *table,
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "clGetDeviceIDs on platform %u", platform_index);
 
-  ids = calloc(count, sizeof *ids);
-  grown = realloc(table->devices, (table->count + count) * sizeof *grown);
+  ids = gcl_calloc(count, sizeof *ids);
+  grown = gcl_realloc(table->devices, (table->count + count) * sizeof *grown);
   if (grown != NULL)
     table->devices = grown;
   if (ids == NULL || grown == NULL) {
-    free(ids);
+    gcl_free(ids);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory listing %u devices",
                     (unsigned)count);
   }
@@ -144,7 +153,7 @@ static gcl_status add_platform_devices(device_table *table,
     if (status == GCL_SUCCESS)
       table->count++;
   }
-  free(ids);
+  gcl_free(ids);
   return status;
 }
 
@@ -163,7 +172,7 @@ static gcl_status load_device_table(device_table *table) {
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "clGetPlatformIDs");
 
-  platforms = calloc(count, sizeof *platforms);
+  platforms = gcl_calloc(count, sizeof *platforms);
   if (platforms == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory listing platforms");
   code = clGetPlatformIDs(count, platforms, NULL);
@@ -173,9 +182,9 @@ static gcl_status load_device_table(device_table *table) {
   for (cl_uint p = 0; status == GCL_SUCCESS && p < count; p++)
     status = add_platform_devices(table, platforms[p], p);
 
-  free(platforms);
+  gcl_free(platforms);
   if (status != GCL_SUCCESS) {
-    free(table->devices);
+    gcl_free(table->devices);
     table->devices = NULL;
     table->count = 0;
   }
@@ -198,20 +207,20 @@ gcl_status gcl_devices_list(gcl_device_info **devices, size_t *count) {
     return status;
 
   if (table.count > 0) {
-    *devices = calloc(table.count, sizeof **devices);
+    *devices = gcl_calloc(table.count, sizeof **devices);
     if (*devices == NULL) {
-      free(table.devices);
+      gcl_free(table.devices);
       return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory listing devices");
     }
   }
   for (size_t i = 0; i < table.count; i++)
     (*devices)[i] = table.devices[i].info;
   *count = table.count;
-  free(table.devices);
+  gcl_free(table.devices);
   return GCL_SUCCESS;
 }
 
-void gcl_devices_free(gcl_device_info *devices) { free(devices); }
+void gcl_devices_free(gcl_device_info *devices) { gcl_free(devices); }
 
 const char *gcl_device_type_name(cl_device_type type, char *buffer,
                                  size_t size) {
@@ -336,7 +345,7 @@ static gcl_status select_term(const device_table *table, const char *term,
 /* Splits spec at commas and marks every device some term selects. */
 static gcl_status mark_selected(const device_table *table, const char *spec,
                                 int *chosen) {
-  char *copy = strdup(spec);
+  char *copy = gcl_strdup(spec);
   char *saveptr = NULL;
   gcl_status status = GCL_SUCCESS;
   int terms = 0;
@@ -360,7 +369,7 @@ static gcl_status mark_selected(const device_table *table, const char *spec,
     terms++;
     status = select_term(table, term, chosen);
   }
-  free(copy);
+  gcl_free(copy);
   if (status == GCL_SUCCESS && terms == 0)
     status = gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
                       "device spec '%s' contains no term; use auto, all, gpu, "
@@ -382,9 +391,9 @@ gcl_status gcl_devices_select(const char *spec, gcl_selected_device **selected,
   if (status != GCL_SUCCESS)
     return status;
 
-  chosen = calloc(table.count + 1, sizeof *chosen);
+  chosen = gcl_calloc(table.count + 1, sizeof *chosen);
   if (chosen == NULL) {
-    free(table.devices);
+    gcl_free(table.devices);
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   }
 
@@ -395,9 +404,9 @@ gcl_status gcl_devices_select(const char *spec, gcl_selected_device **selected,
     if (chosen[i])
       table.devices[total++] = table.devices[i];
   }
-  free(chosen);
+  gcl_free(chosen);
   if (status != GCL_SUCCESS) {
-    free(table.devices);
+    gcl_free(table.devices);
     return status;
   }
   *selected = table.devices;

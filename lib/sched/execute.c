@@ -9,6 +9,9 @@
 
 #include "algo/algo_common.h"
 #include "sched/sliced.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -106,7 +109,7 @@ static gcl_status wait_on(gcl_slot *slot, cl_uint count,
 
   if (count == 0)
     return GCL_SUCCESS;
-  code = clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
+  code = gcl_clEnqueueBarrierWithWaitList(slot->queue, count, events, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "making queue %u wait for its input",
                        slot->info.queue_index);
@@ -117,8 +120,10 @@ static gcl_status wait_on(gcl_slot *slot, cl_uint count,
 static void trace_keep(gcl_trace *trace, const char *label, cl_event event) {
   cl_event *traced = gcl_trace_event(trace, label);
 
-  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS)
+  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS) {
+    gcl_cl_object_created(GCL_CL_EVENT);
     *traced = event;
+  }
 }
 
 /* ---- shared steps ---------------------------------------------------------- */
@@ -142,9 +147,9 @@ static void finish_all(gcl_plan *plan) {
 
 static gcl_status ensure_scratch(gcl_plan *plan, int need_input) {
   if (need_input && plan->scratch_input == NULL)
-    plan->scratch_input = malloc(plan->input_bytes);
+    plan->scratch_input = gcl_malloc(plan->input_bytes);
   if (plan->scratch_output == NULL)
-    plan->scratch_output = malloc(plan->output_bytes);
+    plan->scratch_output = gcl_malloc(plan->output_bytes);
   if ((need_input && plan->scratch_input == NULL) ||
       plan->scratch_output == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
@@ -223,10 +228,12 @@ static gcl_status enqueue_local_slots(gcl_plan *plan, cl_event input_ready,
     if (status != GCL_SUCCESS)
       break;
 
-    code = clEnqueueReadBufferRect(slot->queue, plan->host_output, CL_FALSE,
-                                   rect.origin, rect.origin, rect.region,
-                                   rect.row_pitch, 0, rect.row_pitch, 0,
-                                   gathered, 0, NULL, &reads[i]);
+    code = gcl_clEnqueueReadBufferRect(slot->queue, plan->host_output, CL_FALSE,
+                                       rect.origin, rect.origin, rect.region,
+                                       rect.row_pitch, 0, rect.row_pitch, 0,
+                                       gathered, 0, NULL, &reads[i]);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(&reads[i]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying the output from the device");
     *bytes += rect.region[0] * rect.region[1];
@@ -242,8 +249,11 @@ static gcl_status write_input(gcl_plan *plan, const float *input,
   cl_command_queue main_queue = plan->context->devices[0].queue;
   cl_int code;
 
-  code = clEnqueueWriteBuffer(main_queue, plan->host_input, CL_FALSE, 0,
-                              plan->input_bytes, input, 0, NULL, input_ready);
+  code =
+      gcl_clEnqueueWriteBuffer(main_queue, plan->host_input, CL_FALSE, 0,
+                               plan->input_bytes, input, 0, NULL, input_ready);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(input_ready);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input to the device");
   if (plan->profile)
@@ -259,10 +269,10 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
 
     if (reads[i] == NULL)
       continue;
-    code = clWaitForEvents(1, &reads[i]);
+    code = gcl_clWaitForEvents(1, &reads[i]);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "waiting for the output");
-    clReleaseEvent(reads[i]);
+    gcl_release_event(reads[i]);
     reads[i] = NULL;
   }
   return status;
@@ -284,8 +294,11 @@ static gcl_status run_staged(gcl_plan *plan, const float *input,
   return status;
 }
 
-gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
-                            float *output) {
+/* Runs gcl_plan_forward; a nonzero always_gather routes the output through
+ * the plan's private copy even when no failure could leave it half
+ * written. */
+static gcl_status forward_host(gcl_plan *plan, const float *input,
+                               float *output, int always_gather) {
   cl_event reads[GCL_MAX_SLOTS] = {NULL};
   cl_event input_ready = NULL;
   gcl_device_job *jobs = NULL;
@@ -305,7 +318,8 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
 
   /* Gather into a private copy whenever a failure could leave part of the
    * output written, so the caller's array changes only on success. */
-  gather = plan->slot_count > 1 || gcl_has_remote_slots(plan) || split;
+  gather = always_gather || plan->slot_count > 1 ||
+           gcl_has_remote_slots(plan) || split;
   status = gather ? ensure_scratch(plan, 0) : GCL_SUCCESS;
   if (gather)
     gathered = plan->scratch_output;
@@ -320,9 +334,8 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
     status = gcl_run_first_device(plan, input, gathered, jobs);
   status = wait_for_reads(reads, plan->slot_count, status);
   status = gcl_join_device_jobs(plan, jobs, status);
-  free(jobs);
-  if (input_ready != NULL)
-    clReleaseEvent(input_ready);
+  gcl_free(jobs);
+  gcl_release_event(input_ready);
 
   if (status != GCL_SUCCESS) {
     finish_all(plan);
@@ -333,6 +346,16 @@ gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
   plan->last_bytes_moved = bytes + gcl_sliced_bytes(plan, split);
   plan->last_wall_seconds = seconds_now() - start;
   return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_forward(gcl_plan *plan, const float *input,
+                            float *output) {
+  return forward_host(plan, input, output, 0);
+}
+
+gcl_status gcl_plan_forward_gathered(gcl_plan *plan, const float *input,
+                                     float *output) {
+  return forward_host(plan, input, output, 1);
 }
 
 /* ---- the caller's buffers ------------------------------------------------- */
@@ -385,7 +408,9 @@ static gcl_status enqueue_caller_slots(gcl_plan *plan, cl_mem input,
       status = enqueue_in_place(plan, slot, input, output);
     if (status != GCL_SUCCESS)
       break;
-    code = clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
+    code = gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(&markers[i]);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "clEnqueueMarkerWithWaitList");
     clFlush(slot->queue);
@@ -398,11 +423,14 @@ static gcl_status read_caller_input(gcl_plan *plan, cl_mem input,
                                     cl_uint num_wait,
                                     const cl_event *wait_list) {
   cl_command_queue main_queue = plan->context->devices[0].queue;
-  cl_int code = clEnqueueReadBuffer(
-      main_queue, input, CL_TRUE, 0, plan->input_bytes, plan->scratch_input,
-      num_wait, wait_list,
-      plan->profile ? gcl_trace_event(&plan->main_trace, "read input") : NULL);
+  cl_event *event =
+      plan->profile ? gcl_trace_event(&plan->main_trace, "read input") : NULL;
+  cl_int code =
+      gcl_clEnqueueReadBuffer(main_queue, input, CL_TRUE, 0, plan->input_bytes,
+                              plan->scratch_input, num_wait, wait_list, event);
 
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input to the host for the other "
                              "devices");
@@ -416,16 +444,20 @@ static gcl_status write_remote_outputs(gcl_plan *plan, cl_mem output) {
   for (size_t i = 0; i < plan->slot_count; i++) {
     gcl_slot *slot = &plan->slots[i];
     tensor_rect rect = slot_rect(plan, slot, 1);
+    cl_event *event;
     cl_int code;
 
     if (slot->info.device_index == 0)
       continue;
+    event = plan->profile ? gcl_trace_event(&plan->main_trace, "write output")
+                          : NULL;
     /* Blocking, because the next call may overwrite the host copy. */
-    code = clEnqueueWriteBufferRect(
-        main_queue, output, CL_TRUE, rect.origin, rect.origin, rect.region,
-        rect.row_pitch, 0, rect.row_pitch, 0, plan->scratch_output, 0, NULL,
-        plan->profile ? gcl_trace_event(&plan->main_trace, "write output")
-                      : NULL);
+    code = gcl_clEnqueueWriteBufferRect(main_queue, output, CL_TRUE,
+                                        rect.origin, rect.origin, rect.region,
+                                        rect.row_pitch, 0, rect.row_pitch, 0,
+                                        plan->scratch_output, 0, NULL, event);
+    if (code == CL_SUCCESS)
+      gcl_cl_event_created(event);
     if (code != CL_SUCCESS)
       return gcl_fail_cl(code, "copying device %zu's output slice into the "
                                "output buffer",
@@ -445,13 +477,14 @@ static gcl_status join_markers(gcl_plan *plan, cl_event *markers,
     if (markers[i] != NULL)
       waits[count++] = markers[i];
   }
+  /* *done goes to the caller, who releases it, so it is not counted. */
   if (done != NULL)
-    code = clEnqueueMarkerWithWaitList(main_queue, count, count ? waits : NULL,
-                                       done);
+    code = gcl_clEnqueueMarkerWithWaitList(main_queue, count,
+                                           count ? waits : NULL, done);
   else if (count > 0)
-    code = clEnqueueBarrierWithWaitList(main_queue, count, waits, NULL);
+    code = gcl_clEnqueueBarrierWithWaitList(main_queue, count, waits, NULL);
   for (cl_uint i = 0; i < count; i++)
-    clReleaseEvent(waits[i]);
+    gcl_release_event(waits[i]);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "joining the queues' events");
   clFlush(main_queue);
@@ -500,16 +533,14 @@ gcl_status gcl_plan_forward_cl(gcl_plan *plan, cl_mem input, cl_mem output,
     status = gcl_start_device_jobs(plan, plan->scratch_input,
                                    plan->scratch_output, jobs);
   status = gcl_join_device_jobs(plan, jobs, status);
-  free(jobs);
+  gcl_free(jobs);
   if (status == GCL_SUCCESS && remote)
     status = write_remote_outputs(plan, output);
 
   if (status != GCL_SUCCESS) {
     finish_all(plan);
-    for (size_t i = 0; i < plan->slot_count; i++) {
-      if (markers[i] != NULL)
-        clReleaseEvent(markers[i]);
-    }
+    for (size_t i = 0; i < plan->slot_count; i++)
+      gcl_release_event(markers[i]);
     return add_memory_note(plan, status);
   }
   status = join_markers(plan, markers, done);

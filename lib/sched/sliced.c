@@ -1,7 +1,9 @@
 #include "sched/sliced.h"
 
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
-#include "util/fault.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,8 +61,10 @@ static unit_rect rect_of(const gcl_plan *plan, const gcl_slot *slot,
 static void trace_keep(gcl_trace *trace, const char *label, cl_event event) {
   cl_event *traced = gcl_trace_event(trace, label);
 
-  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS)
+  if (traced != NULL && clRetainEvent(event) == CL_SUCCESS) {
+    gcl_cl_object_created(GCL_CL_EVENT);
     *traced = event;
+  }
 }
 
 static gcl_status write_unit(gcl_plan *plan, gcl_slot *slot,
@@ -68,15 +72,13 @@ static gcl_status write_unit(gcl_plan *plan, gcl_slot *slot,
                              cl_event *written) {
   unit_rect rect = rect_of(plan, slot, unit, 0);
   size_t slice_origin[3] = {0, unit->row, 0};
-  cl_int code = clEnqueueWriteBufferRect(
+  cl_int code = gcl_clEnqueueWriteBufferRect(
       slot->copy_queue, slot->input, CL_FALSE, slice_origin, rect.origin,
       rect.region, rect.region[0], 0, rect.row_pitch, 0, input, 0, NULL,
       written);
 
-  if (code == CL_SUCCESS &&
-      gcl_fault_hit(GCL_FAULT_ENQUEUE,
-                    plan->context->devices[slot->info.device_index].device))
-    code = CL_OUT_OF_RESOURCES; /* injected by a test */
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(written);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the input slice to the device");
   if (plan->profile)
@@ -99,7 +101,7 @@ static gcl_status compute_unit(gcl_plan *plan, gcl_slot *slot,
   gcl_status status = GCL_SUCCESS;
   cl_int code;
 
-  code = clEnqueueBarrierWithWaitList(slot->queue, 1, &written, NULL);
+  code = gcl_clEnqueueBarrierWithWaitList(slot->queue, 1, &written, NULL);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "making queue %u wait for its input",
                        slot->info.queue_index);
@@ -107,7 +109,9 @@ static gcl_status compute_unit(gcl_plan *plan, gcl_slot *slot,
                                &out_view);
   if (status != GCL_SUCCESS)
     return status;
-  code = clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, computed);
+  code = gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, computed);
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(computed);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "marking the end of images %lld to %lld",
                        (long long)unit->first_image,
@@ -123,11 +127,14 @@ static gcl_status read_unit(gcl_plan *plan, gcl_slot *slot,
   unit_rect rect = rect_of(plan, slot, unit, 1);
   size_t slice_origin[3] = {0, unit->row, 0};
   gcl_trace *trace = plan->profile ? &slot->copy_trace : NULL;
-  cl_int code = clEnqueueReadBufferRect(
+  cl_event *event = gcl_trace_event(trace, "read output");
+  cl_int code = gcl_clEnqueueReadBufferRect(
       slot->copy_queue, slot->output, CL_FALSE, slice_origin, rect.origin,
       rect.region, rect.region[0], 0, rect.row_pitch, 0, gathered, 1,
-      &computed, gcl_trace_event(trace, "read output"));
+      &computed, event);
 
+  if (code == CL_SUCCESS)
+    gcl_cl_event_created(event);
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "copying the output slice from the device");
   clFlush(slot->copy_queue);
@@ -135,8 +142,7 @@ static gcl_status read_unit(gcl_plan *plan, gcl_slot *slot,
 }
 
 static void release_event(cl_event *event) {
-  if (*event != NULL)
-    clReleaseEvent(*event);
+  gcl_release_event(*event);
   *event = NULL;
 }
 
@@ -206,16 +212,20 @@ static int run_device_job(void *argument) {
 
     if (slot->info.device_index != job->device_index)
       continue;
-    code = clFinish(slot->queue);
+    code = gcl_clFinish(slot->queue);
     if (code == CL_SUCCESS)
-      code = clFinish(slot->copy_queue);
+      code = gcl_clFinish(slot->copy_queue);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "running on the device");
   }
 
   job->status = status;
-  if (status != GCL_SUCCESS)
+  if (status != GCL_SUCCESS) {
+    /* The message and code live in this thread; the caller's thread
+     * reports them. */
     snprintf(job->message, sizeof job->message, "%s", gcl_last_error());
+    job->code = gcl_last_cl_error();
+  }
   return 0;
 }
 
@@ -231,7 +241,7 @@ gcl_status gcl_allocate_jobs(const gcl_plan *plan, gcl_device_job **jobs) {
   *jobs = NULL;
   if (!gcl_has_remote_slots(plan) && !plan->split.active)
     return GCL_SUCCESS;
-  *jobs = calloc(plan->context->device_count, sizeof **jobs);
+  *jobs = gcl_calloc(plan->context->device_count, sizeof **jobs);
   if (*jobs == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for %zu device jobs",
@@ -247,6 +257,7 @@ static void init_job(gcl_device_job *job, gcl_plan *plan, size_t device,
   job->gathered = gathered;
   job->status = GCL_SUCCESS;
   job->message[0] = '\0';
+  job->code = CL_SUCCESS;
   job->started = 0;
 }
 
@@ -281,10 +292,12 @@ gcl_status gcl_join_device_jobs(gcl_plan *plan, gcl_device_job *jobs,
     if (!jobs[d].started)
       continue;
     thrd_join(jobs[d].thread, NULL);
-    if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS)
+    if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS) {
       status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
                         plan->context->devices[d].info.device_name,
                         jobs[d].message);
+      gcl_set_cl_error(jobs[d].code);
+    }
   }
   return status;
 }

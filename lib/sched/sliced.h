@@ -19,6 +19,7 @@ typedef struct gcl_device_job {
   float *gathered;    /* the full output tensor on the host */
   gcl_status status;
   char message[4096];
+  cl_int code; /* the OpenCL code behind a failure, CL_SUCCESS if none */
   thrd_t thread;
   int started;
 } gcl_device_job;

@@ -6,6 +6,9 @@
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "util/alloc.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -20,11 +23,12 @@ static gcl_status open_queue(gcl_plan *plan, gcl_slot *slot) {
     slot->queue = device->queue;
     return GCL_SUCCESS;
   }
-  slot->queue = clCreateCommandQueue(device->cl_ctx, device->device,
-                                     CL_QUEUE_PROFILING_ENABLE, &code);
+  slot->queue = gcl_clCreateCommandQueue(device->cl_ctx, device->device,
+                                         CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->queue == NULL)
     return gcl_fail_cl(code, "creating queue %u on device '%s'",
                        slot->info.queue_index, device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
   slot->owns_queue = 1;
   return GCL_SUCCESS;
 }
@@ -33,11 +37,12 @@ static gcl_status open_copy_queue(gcl_plan *plan, gcl_slot *slot) {
   gcl_device_slot *device = &plan->context->devices[slot->info.device_index];
   cl_int code;
 
-  slot->copy_queue = clCreateCommandQueue(device->cl_ctx, device->device,
-                                          CL_QUEUE_PROFILING_ENABLE, &code);
+  slot->copy_queue = gcl_clCreateCommandQueue(device->cl_ctx, device->device,
+                                              CL_QUEUE_PROFILING_ENABLE, &code);
   if (slot->copy_queue == NULL)
     return gcl_fail_cl(code, "creating a copy queue on device '%s'",
                        device->info.device_name);
+  gcl_cl_object_created(GCL_CL_QUEUE);
   return GCL_SUCCESS;
 }
 
@@ -74,7 +79,7 @@ static gcl_status prepare_parts(gcl_plan *plan, const gcl_conv *conv,
   int64_t count = gcl_split_part_count(&plan->split, &slot->info);
   gcl_status status = GCL_SUCCESS;
 
-  slot->parts = calloc((size_t)count, sizeof *slot->parts);
+  slot->parts = gcl_calloc((size_t)count, sizeof *slot->parts);
   if (slot->parts == NULL)
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
                     "out of host memory for %lld group parts",
@@ -138,18 +143,22 @@ static gcl_status prepare_slot(gcl_plan *plan, const gcl_conv *conv,
   return status;
 }
 
-/* Names the device of a failed slot in front of the message. */
+/* Names the device of a failed slot in front of the message, and keeps
+ * the OpenCL code behind it. */
 static gcl_status name_device(gcl_plan *plan, const gcl_slot *slot,
                               gcl_status status) {
   const gcl_device_info *info =
       &plan->context->devices[slot->info.device_index].info;
+  cl_int code = gcl_last_cl_error();
   char message[2048];
 
   snprintf(message, sizeof message, "%s", gcl_last_error());
-  return gcl_fail(status, "device %zu '%s' (groups %lld to %lld): %s",
-                  slot->info.device_index, info->device_name,
-                  (long long)slot->info.group_begin,
-                  (long long)slot->info.group_end - 1, message);
+  status = gcl_fail(status, "device %zu '%s' (groups %lld to %lld): %s",
+                    slot->info.device_index, info->device_name,
+                    (long long)slot->info.group_begin,
+                    (long long)slot->info.group_end - 1, message);
+  gcl_set_cl_error(code);
+  return status;
 }
 
 /* Adds (sign 1) or removes (sign -1) the plan's bytes from what the
@@ -181,7 +190,7 @@ void gcl_plan_add_reserved(gcl_plan *plan, size_t device, uint64_t bytes) {
 /* Chooses the split of the placement and reserves its memory. */
 static gcl_status choose_split(gcl_plan *plan, const gcl_slot_info *infos,
                                size_t count) {
-  uint64_t *bytes = calloc(plan->context->device_count, sizeof *bytes);
+  uint64_t *bytes = gcl_calloc(plan->context->device_count, sizeof *bytes);
   gcl_status status;
 
   if (bytes == NULL)
@@ -189,7 +198,7 @@ static gcl_status choose_split(gcl_plan *plan, const gcl_slot_info *infos,
   status = gcl_split_choose(plan->context, &plan->geometry, plan->algo,
                             infos, count, &plan->split, bytes);
   if (status != GCL_SUCCESS) {
-    free(bytes);
+    gcl_free(bytes);
     return status;
   }
   plan->device_bytes = bytes;
@@ -218,7 +227,7 @@ gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
   if (status != GCL_SUCCESS)
     return status;
   plan->slot_count = slot_count;
-  plan->slots = calloc(plan->slot_count, sizeof *plan->slots);
+  plan->slots = gcl_calloc(plan->slot_count, sizeof *plan->slots);
   if (plan->slots == NULL) {
     plan->slot_count = 0;
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
@@ -241,24 +250,24 @@ void gcl_slots_release(gcl_plan *plan) {
       clFinish(slot->queue);
     if (slot->copy_queue != NULL) {
       clFinish(slot->copy_queue);
-      clReleaseCommandQueue(slot->copy_queue);
+      gcl_release_queue(slot->copy_queue);
     }
     gcl_trace_free(&slot->trace);
     gcl_trace_free(&slot->copy_trace);
-    for (size_t j = 0; j < slot->part_count; j++)
-      plan->algo->release(slot->parts[j].algo_state);
-    free(slot->parts);
-    if (slot->input != NULL)
-      clReleaseMemObject(slot->input);
-    if (slot->output != NULL)
-      clReleaseMemObject(slot->output);
+    if (plan->algo != NULL) {
+      for (size_t j = 0; j < slot->part_count; j++)
+        plan->algo->release(slot->parts[j].algo_state);
+    }
+    gcl_free(slot->parts);
+    gcl_release_mem(slot->input);
+    gcl_release_mem(slot->output);
     if (slot->owns_queue)
-      clReleaseCommandQueue(slot->queue);
+      gcl_release_queue(slot->queue);
   }
-  free(plan->slots);
+  gcl_free(plan->slots);
   plan->slots = NULL;
   plan->slot_count = 0;
   reserve_memory(plan, -1);
-  free(plan->device_bytes);
+  gcl_free(plan->device_bytes);
   plan->device_bytes = NULL;
 }

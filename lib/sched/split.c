@@ -2,6 +2,7 @@
 
 #include "algo/algo_common.h"
 #include "runtime/memory_caps.h"
+#include "util/alloc.h"
 #include "util/error.h"
 
 #include <stdio.h>
@@ -410,7 +411,7 @@ int gcl_split_feasible(gcl_context *context, const gcl_geometry *layer,
 gcl_status gcl_split_probe(gcl_context *context, const gcl_geometry *layer,
                            const gcl_algo *algo, size_t device_index,
                            gcl_geometry *part, int64_t *units) {
-  uint64_t *bytes = calloc(context->device_count, sizeof *bytes);
+  uint64_t *bytes = gcl_calloc(context->device_count, sizeof *bytes);
   gcl_slot_info slot;
   gcl_split split;
   int64_t first, last;
@@ -420,7 +421,7 @@ gcl_status gcl_split_probe(gcl_context *context, const gcl_geometry *layer,
     return gcl_fail(GCL_ERROR_OUT_OF_MEMORY, "out of host memory");
   single_slot(layer, device_index, &slot);
   status = gcl_split_choose(context, layer, algo, &slot, 1, &split, bytes);
-  free(bytes);
+  gcl_free(bytes);
   if (status != GCL_SUCCESS)
     return status;
 

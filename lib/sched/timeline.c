@@ -42,7 +42,24 @@ static double busy_seconds(const gcl_trace *trace) {
   return total;
 }
 
+/* Fails when an allocation failure stopped gcl_trace_event from
+ * recording some events of the latest run. */
+static gcl_status check_recorded(const gcl_plan *plan) {
+  int failed = plan->main_trace.failed;
+
+  for (size_t i = 0; i < plan->slot_count; i++)
+    failed |= plan->slots[i].trace.failed | plan->slots[i].copy_trace.failed;
+  if (failed)
+    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                    "the timeline of the latest run is incomplete: out of "
+                    "host memory while recording its events; run the plan "
+                    "again");
+  return GCL_SUCCESS;
+}
+
 gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info) {
+  gcl_status status;
+
   gcl_clear_error();
   if (plan == NULL || info == NULL)
     return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
@@ -51,6 +68,9 @@ gcl_status gcl_plan_run_info(const gcl_plan *plan, gcl_run_info *info) {
     return gcl_fail(GCL_ERROR_INVALID_STATE,
                     "the plan records no profiling events; create it with "
                     "options.profile = 1");
+  status = check_recorded(plan);
+  if (status != GCL_SUCCESS)
+    return status;
 
   memset(info, 0, sizeof *info);
   info->wall_seconds = plan->last_wall_seconds;
@@ -175,6 +195,7 @@ gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path) {
   char temporary[4096];
   FILE *file;
   int descriptor, failed;
+  gcl_status status;
 
   gcl_clear_error();
   if (plan == NULL || path == NULL)
@@ -184,6 +205,9 @@ gcl_status gcl_plan_write_trace(const gcl_plan *plan, const char *path) {
     return gcl_fail(GCL_ERROR_INVALID_STATE,
                     "the plan records no profiling events; create it with "
                     "options.profile = 1");
+  status = check_recorded(plan);
+  if (status != GCL_SUCCESS)
+    return status;
 
   snprintf(temporary, sizeof temporary, "%s.tmpXXXXXX", path);
   descriptor = mkstemp(temporary);

@@ -1,6 +1,9 @@
 #include "sched/trace.h"
 
 #include "algo/algo.h"
+#include "util/cl_objects.h"
+
+#include "util/alloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +16,11 @@ cl_event *gcl_trace_event(gcl_trace *trace, const char *label) {
   if (trace->count == trace->capacity) {
     size_t capacity = trace->capacity == 0 ? 64 : 2 * trace->capacity;
     gcl_trace_entry *grown =
-        realloc(trace->entries, capacity * sizeof *grown);
+        gcl_realloc(trace->entries, capacity * sizeof *grown);
 
-    /* A timeline is optional: on failure, stop recording, keep running. */
+    /* A timeline is optional: on failure, stop recording and keep
+     * running. gcl_plan_run_info and gcl_plan_write_trace then report
+     * the run's timeline as incomplete. */
     if (grown == NULL) {
       trace->failed = 1;
       return NULL;
@@ -33,10 +38,8 @@ cl_event *gcl_trace_event(gcl_trace *trace, const char *label) {
 void gcl_trace_reset(gcl_trace *trace) {
   if (trace == NULL)
     return;
-  for (size_t i = 0; i < trace->count; i++) {
-    if (trace->entries[i].event != NULL)
-      clReleaseEvent(trace->entries[i].event);
-  }
+  for (size_t i = 0; i < trace->count; i++)
+    gcl_release_event(trace->entries[i].event);
   trace->count = 0;
   trace->failed = 0;
 }
@@ -45,7 +48,7 @@ void gcl_trace_free(gcl_trace *trace) {
   if (trace == NULL)
     return;
   gcl_trace_reset(trace);
-  free(trace->entries);
+  gcl_free(trace->entries);
   trace->entries = NULL;
   trace->capacity = 0;
 }

@@ -1,6 +1,8 @@
 #include "tune/measure.h"
 
 #include "algo/algo_common.h"
+#include "util/cl_calls.h"
+#include "util/cl_objects.h"
 #include "util/error.h"
 
 #include <time.h>
@@ -15,8 +17,8 @@ static double seconds_now(void) {
 static gcl_status zero_buffer(cl_command_queue queue, cl_mem buffer,
                               size_t bytes) {
   const float zero = 0.0f;
-  cl_int code = clEnqueueFillBuffer(queue, buffer, &zero, sizeof zero, 0,
-                                    bytes, 0, NULL, NULL);
+  cl_int code = gcl_clEnqueueFillBuffer(queue, buffer, &zero, sizeof zero, 0,
+                                        bytes, 0, NULL, NULL);
 
   if (code != CL_SUCCESS)
     return gcl_fail_cl(code, "clearing a timing buffer");
@@ -58,7 +60,7 @@ gcl_status gcl_time_algorithm(const gcl_algo *algo,
     cl_int code;
 
     status = algo->enqueue(state, &launch, &input, &output);
-    code = clFinish(launch.queue);
+    code = gcl_clFinish(launch.queue);
     if (status == GCL_SUCCESS && code != CL_SUCCESS)
       status = gcl_fail_cl(code, "clFinish while timing %s", algo->name);
     elapsed = seconds_now() - start;
@@ -66,10 +68,8 @@ gcl_status gcl_time_algorithm(const gcl_algo *algo,
       best = elapsed;
   }
 
-  if (input.buffer != NULL)
-    clReleaseMemObject(input.buffer);
-  if (output.buffer != NULL)
-    clReleaseMemObject(output.buffer);
+  gcl_release_mem(input.buffer);
+  gcl_release_mem(output.buffer);
   algo->release(state);
   if (status == GCL_SUCCESS)
     *seconds = best > 1e-9 ? best : 1e-9;

@@ -2,6 +2,7 @@
 #include "tune/tuning_db.h"
 
 #include "program/disk_cache.h"
+#include "util/alloc.h"
 #include "util/error.h"
 #include "util/log.h"
 
@@ -161,11 +162,11 @@ typedef struct tuning_table {
 
 static void free_table(tuning_table *table) {
   for (size_t i = 0; i < table->count; i++) {
-    free(table->entries[i].device_key);
-    free(table->entries[i].layer_key);
-    free(table->entries[i].algorithm);
+    gcl_free(table->entries[i].device_key);
+    gcl_free(table->entries[i].layer_key);
+    gcl_free(table->entries[i].algorithm);
   }
-  free(table->entries);
+  gcl_free(table->entries);
   memset(table, 0, sizeof *table);
 }
 
@@ -187,12 +188,12 @@ static int put_entry(tuning_table *table, const char *device_key,
                      const char *layer_key, const char *algorithm,
                      uint64_t nanoseconds) {
   tuning_entry *entry = find_entry(table, device_key, layer_key);
-  char *copy = strdup(algorithm);
+  char *copy = gcl_strdup(algorithm);
 
   if (copy == NULL)
     return 0;
   if (entry != NULL) {
-    free(entry->algorithm);
+    gcl_free(entry->algorithm);
     entry->algorithm = copy;
     entry->nanoseconds = nanoseconds;
     return 1;
@@ -201,24 +202,24 @@ static int put_entry(tuning_table *table, const char *device_key,
   if (table->count == table->capacity) {
     size_t capacity = table->capacity > 0 ? table->capacity * 2 : 16;
     tuning_entry *grown =
-        realloc(table->entries, capacity * sizeof *table->entries);
+        gcl_realloc(table->entries, capacity * sizeof *table->entries);
 
     if (grown == NULL) {
-      free(copy);
+      gcl_free(copy);
       return 0;
     }
     table->entries = grown;
     table->capacity = capacity;
   }
   entry = &table->entries[table->count];
-  entry->device_key = strdup(device_key);
-  entry->layer_key = strdup(layer_key);
+  entry->device_key = gcl_strdup(device_key);
+  entry->layer_key = gcl_strdup(layer_key);
   entry->algorithm = copy;
   entry->nanoseconds = nanoseconds;
   if (entry->device_key == NULL || entry->layer_key == NULL) {
-    free(entry->device_key);
-    free(entry->layer_key);
-    free(copy);
+    gcl_free(entry->device_key);
+    gcl_free(entry->layer_key);
+    gcl_free(copy);
     return 0;
   }
   table->count++;
@@ -362,7 +363,7 @@ static char *format_table(const tuning_table *table, size_t *length) {
     size += strlen(entry->device_key) + strlen(entry->layer_key) +
             strlen(entry->algorithm) + 4 + 20;
   }
-  text = malloc(size);
+  text = gcl_malloc(size);
   if (text == NULL)
     return NULL;
 
@@ -474,7 +475,7 @@ static gcl_status update_file(const char *folder, const char *path,
                     path);
 
   status = gcl_disk_cache_write_file(folder, path, text, length);
-  free(text);
+  gcl_free(text);
   return status;
 }
 
