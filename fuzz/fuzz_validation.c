@@ -201,7 +201,12 @@ static void check_algorithms(const gcl_geometry *geometry,
     double seconds = list[i]->estimate_seconds(geometry, &device);
     FUZZ_REQUIRE(seconds >= 0.0 && !isnan(seconds),
                  "%s estimated %g s", list[i]->name, seconds);
-    (void)list[i]->workspace_bytes(geometry);
+    gcl_buffer_sizes sizes;
+
+    memset(&sizes, 0, sizeof sizes);
+    list[i]->device_buffers(geometry, &device, &sizes);
+    FUZZ_REQUIRE(sizes.count <= GCL_MAX_STATE_BUFFERS,
+                 "%s listed %zu device buffers", list[i]->name, sizes.count);
   }
 }
 

@@ -123,6 +123,9 @@ typedef struct gcl_device_info {
   char opencl_c_version[64];
   cl_device_type type;
   cl_uint compute_units;
+  /* The device's CL_DEVICE_GLOBAL_MEM_SIZE and CL_DEVICE_MAX_MEM_ALLOC_SIZE,
+   * lowered to GROUPCL_GLOBAL_MEM_BYTES and GROUPCL_MAX_ALLOC_BYTES when
+   * those are set (see the README); plans keep within them. */
   cl_ulong global_mem_bytes;
   cl_ulong max_alloc_bytes;
   cl_ulong local_mem_bytes;
@@ -489,6 +492,37 @@ GCL_API gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
                               gcl_slot_info *info);
 
 /*
+ * How a plan splits its work to fit its devices. Before it allocates
+ * anything, a plan counts every buffer it will hold on each device. These
+ * are the staging of gcl_plan_forward's host arrays (counted even if only
+ * gcl_plan_forward_cl is called), the slices of slots off the first
+ * device, and each algorithm state's weights and workspaces. The plan
+ * splits when a buffer exceeds the device's largest allocation
+ * (max_alloc_bytes) or what the kernels index with 32-bit ints (2^31 - 1
+ * floats), or when all of them exceed its global memory less what the
+ * context's other plans hold. It then runs each slot's images in
+ * sequential steps, the fewest that fit, and when one image still does not
+ * fit, its groups in sequential parts. A layer that does not fit even one image of one group at a time fails
+ * gcl_plan_create with GCL_ERROR_OUT_OF_MEMORY (GCL_ERROR_UNSUPPORTED for
+ * the index limit) and a message with the sizes. gcl_plan_backward
+ * follows the plan's split: see its description.
+ */
+typedef struct gcl_split_info {
+  int split;               /* nonzero when the plan is split */
+  int64_t images_per_step; /* images of one step, the most of any slot */
+  int64_t steps;           /* steps per part, the most of any slot */
+  int64_t groups_per_part; /* groups of one part, the most of any slot */
+  int64_t parts;           /* group parts, the most of any slot */
+  uint64_t max_device_bytes; /* bytes the plan holds on its fullest device,
+                                as the plan counts them */
+  char reason[512];        /* the limit that made the plan split, or "" */
+} gcl_split_info;
+
+/* Describes how the plan splits its work; see gcl_split_info. */
+GCL_API gcl_status gcl_plan_split_info(const gcl_plan *plan,
+                                       gcl_split_info *info);
+
+/*
  * Timing of the latest run of a plan made with options.profile set, from
  * OpenCL profiling events. Busy time is the sum of the durations of the
  * commands of one slot, transfers included. gcl_plan_run_info fails with
@@ -558,6 +592,16 @@ typedef struct gcl_backward_args {
  * Every reduction runs in a fixed order, so the same arguments give bitwise
  * the same gradients on every call. Blocks until the gradients are written;
  * on failure the caller's arrays are left untouched.
+ *
+ * Memory: the input gradient runs through a plan of the adjoint layer,
+ * which splits by the rules of gcl_split_info. The weight and bias
+ * gradients run in steps when the plan is split, or when the full input
+ * and output gradient would not fit the first device next to the plans'
+ * buffers. Each slot's group parts then run in steps of as many images as
+ * fit (halving from the slot's batch), through compact slices, one
+ * blocking step at a time, and the host adds the steps' results in slot,
+ * part and step order. When a step of one image does not fit, the call
+ * fails with GCL_ERROR_OUT_OF_MEMORY.
  */
 GCL_API gcl_status gcl_plan_backward(gcl_plan *plan, const gcl_backward_args *args);
 

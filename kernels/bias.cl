@@ -3,6 +3,8 @@
  * whose image n starts at element offset + n * image_stride.
  *
  * Work-items: global size (OUT_SIZE, NUM_OUTPUT, batch); one element each.
+ * The offset and the image term are 64-bit; the index inside one image is
+ * an int, and the host checks that one image holds fewer than 2^31 floats.
  */
 
 #ifndef NUM_OUTPUT
@@ -12,11 +14,11 @@
 #error "OUT_SIZE (output elements per channel) must be defined"
 #endif
 
-__kernel void gcl_add_bias(__global float *output, int offset,
-                           int image_stride, __global const float *bias) {
+__kernel void gcl_add_bias(__global float *output, long offset,
+                           long image_stride, __global const float *bias) {
   const int position = get_global_id(0);
   const int k = get_global_id(1);
-  const int n = get_global_id(2);
+  const long n = get_global_id(2);
 
   output[offset + n * image_stride + k * OUT_SIZE + position] += bias[k];
 }

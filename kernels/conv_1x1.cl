@@ -24,7 +24,10 @@
  *
  * Tensors are views: image n of the input starts at element
  * input_offset + n * input_image_stride of its buffer, and likewise for the
- * output. Indices are 32-bit ints, so the host rejects larger tensors.
+ * output. Offsets, strides and the image index are 64-bit, so a view may lie
+ * anywhere in a buffer of more than 2^31 floats. Indices inside one image
+ * are 32-bit ints: the host checks that one image of the view, and the
+ * packed weights, hold fewer than 2^31 floats.
  */
 
 /* Layer sizes: required, from gcl_geometry_build_options(). */
@@ -179,17 +182,17 @@ GCL_INLINE void pointwise_tile(const global float *restrict xg,
  * the argument list of gcl_conv_direct and gcl_conv_depthwise.
  */
 __kernel void gcl_conv_1x1(const global float *restrict input,
-                           int input_offset, int input_image_stride,
-                           int input_elements,
+                           long input_offset, long input_image_stride,
+                           long input_elements,
                            const global float *restrict packed,
                            const global float *restrict bias,
-                           global float *restrict output, int output_offset,
-                           int output_image_stride) {
+                           global float *restrict output, long output_offset,
+                           long output_image_stride) {
   const int p0 = (int)get_global_id(0) * (NV * VW);
   const int block = (int)get_global_id(1);
-  const int z = (int)get_global_id(2);
+  const size_t z = get_global_id(2);
   const int g = z % GROUP;
-  const int n = z / GROUP;
+  const long n = z / GROUP;
   const int kb0 = block * KB;
 
   const global float *xg =

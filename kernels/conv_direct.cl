@@ -27,7 +27,10 @@
  *
  * Tensors are views: image n of the input starts at element
  * input_offset + n * input_image_stride of its buffer, and likewise for the
- * output. Indices are 32-bit ints, so the host rejects larger tensors.
+ * output. Offsets, strides and the image index are 64-bit, so a view may lie
+ * anywhere in a buffer of more than 2^31 floats. Indices inside one image
+ * are 32-bit ints: the host checks that one image of the view, and the
+ * packed weights, hold fewer than 2^31 floats.
  */
 
 /* Layer sizes: required, from gcl_geometry_build_options(). */
@@ -305,26 +308,26 @@ GCL_INLINE void conv_tile(const global float *restrict xg,
 }
 
 /*
- * input_elements is the number of floats in the input buffer, capped at
- * INT_MAX. Vector loads may run past the ends of a row, so a work-item
- * whose reads could leave the buffer takes the per-lane path instead.
+ * input_elements is the number of floats in the input buffer. Vector loads
+ * may run past the ends of a row, so a work-item whose reads could leave
+ * the buffer takes the per-lane path instead.
  */
 __kernel void gcl_conv_direct(const global float *restrict input,
-                              int input_offset, int input_image_stride,
-                              int input_elements,
+                              long input_offset, long input_image_stride,
+                              long input_elements,
                               const global float *restrict packed,
                               const global float *restrict bias,
                               global float *restrict output,
-                              int output_offset, int output_image_stride) {
+                              long output_offset, long output_image_stride) {
   /* A constant ow0 when one vector covers the row lets the partial store
      unroll. */
   const int ow0 = (OUT_W <= VW) ? 0 : (int)get_global_id(0) * VW;
   const int oh0 = (int)get_global_id(1) * RB;
-  const int z = (int)get_global_id(2);
+  const size_t z = get_global_id(2);
   const int od = z % OUT_D;
   const int block = (z / OUT_D) % KBLOCKS;
   const int g = (z / (OUT_D * KBLOCKS)) % GROUP;
-  const int n = z / (OUT_D * KBLOCKS * GROUP);
+  const long n = z / (OUT_D * KBLOCKS * GROUP);
   const int kb0 = block * KB;
 
   const global float *xg =

@@ -30,7 +30,10 @@
  *
  * Tensors are views: image n of the input starts at element
  * input_offset + n * input_image_stride of its buffer, and likewise for the
- * output. Indices are 32-bit ints, so the host rejects larger tensors.
+ * output. Offsets, strides and the image index are 64-bit, so a view may lie
+ * anywhere in a buffer of more than 2^31 floats. Indices inside one image
+ * are 32-bit ints: the host checks that one image of the view, and the
+ * packed weights, hold fewer than 2^31 floats.
  */
 
 #ifndef CHANNELS_PER_GROUP
@@ -200,14 +203,14 @@ GCL_INLINE void store_columns(__global float *plane_base, int oh, int r, int m0,
 }
 
 __kernel void gcl_conv_transposed(
-    __global const float *input, int input_offset, int input_image_stride,
-    int input_elements, __global const float *weights,
-    __global const float *bias, __global float *output, int output_offset,
-    int output_image_stride) {
+    __global const float *input, long input_offset, long input_image_stride,
+    long input_elements, __global const float *weights,
+    __global const float *bias, __global float *output, long output_offset,
+    long output_image_stride) {
   const int r = get_global_id(0) % STRIDE_W;
   const int m0 = (get_global_id(0) / STRIDE_W) * VW;
   const int oh = get_global_id(1);
-  int rest = get_global_id(2);
+  size_t rest = get_global_id(2);
   const int od = rest % OUT_D;
   floatv acc[KB];
 
@@ -216,7 +219,7 @@ __kernel void gcl_conv_transposed(
   const int block = rest % KBLOCKS;
   rest /= KBLOCKS;
   const int g = rest % GROUP;
-  const int n = rest / GROUP;
+  const long n = rest / GROUP;
 
   for (int k = 0; k < KB; k++)
     acc[k] = (floatv)(0.0f);

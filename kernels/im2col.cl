@@ -8,8 +8,9 @@
  * KERNEL_SIZE entries of one (channel, output position) pair.
  *
  * Every size is a compile-time constant (-D). 1-D and 2-D layers use size-1
- * leading axes. Indices are int: the plan rejects tensors of 2^31 or more
- * elements.
+ * leading axes. The image's offset is 64-bit, so the input may be a buffer
+ * of more than 2^31 floats. Indices inside the image and the column matrix
+ * are ints: the host checks that both hold fewer than 2^31 floats.
  */
 
 #ifndef CHANNELS
@@ -78,7 +79,7 @@
 #define KERNEL_SIZE (KERNEL_D * KERNEL_H * KERNEL_W)
 
 /* input_offset: first element of the image, in floats. */
-__kernel void gcl_im2col(__global const float *input, int input_offset,
+__kernel void gcl_im2col(__global const float *input, long input_offset,
                          __global float *col) {
   const int position = get_global_id(0);
   const int channel = get_global_id(1);

@@ -20,8 +20,11 @@
  * gcl_bias_grad sums each channel of a gradient over images and positions,
  * one work-item per channel, in the same fixed order.
  *
- * Tensors are views: image n starts at offset + n * image_stride. Indices
- * are 32-bit ints, so the host rejects larger tensors.
+ * Tensors are views: image n starts at offset + n * image_stride. Offsets,
+ * strides and the image term are 64-bit, so a view may lie anywhere in a
+ * buffer of more than 2^31 floats. Indices inside one image are 32-bit
+ * ints: the host checks that one image of each view holds fewer than 2^31
+ * floats.
  */
 
 #ifndef CHANNELS_PER_GROUP
@@ -135,9 +138,9 @@ GCL_INLINE intv lane_index(void) {
  * first element in a buffer of `elements` floats: a vector load may read
  * past the row (the mask drops those lanes) but never past the buffer.
  */
-GCL_INLINE floatv load_large(__global const float *buffer, int row_start,
-                             int first, int elements, intv mask) {
-  const int from = row_start + first;
+GCL_INLINE floatv load_large(__global const float *buffer, long row_start,
+                             int first, long elements, intv mask) {
+  const long from = row_start + first;
   floatv v;
 
   if (STRIDE_W == 1 && from >= 0 && from + VW <= elements) {
@@ -160,9 +163,9 @@ GCL_INLINE floatv load_large(__global const float *buffer, int row_start,
  * element row_start, zero in lanes outside `inside`. As in load_large, a
  * vector load may read past the row but never past the buffer.
  */
-GCL_INLINE floatv load_small(__global const float *buffer, int row_start,
-                             int m0, int elements, intv inside) {
-  const int from = row_start + m0;
+GCL_INLINE floatv load_small(__global const float *buffer, long row_start,
+                             int m0, long elements, intv inside) {
+  const long from = row_start + m0;
   floatv v;
 
   if (from + VW <= elements) {
@@ -188,10 +191,10 @@ GCL_INLINE float lane_sum(floatv v) {
   return sum;
 }
 
-__kernel void gcl_weight_grad(__global const float *large, int large_offset,
-                              int large_image_stride, int large_elements,
-                              __global const float *small, int small_offset,
-                              int small_image_stride, int small_elements,
+__kernel void gcl_weight_grad(__global const float *large, long large_offset,
+                              long large_image_stride, long large_elements,
+                              __global const float *small, long small_offset,
+                              long small_image_stride, long small_elements,
                               int batch,
                               __global float *grad) {
   const int kd = get_global_id(0) / KERNEL_H;
@@ -208,10 +211,10 @@ __kernel void gcl_weight_grad(__global const float *large, int large_offset,
       acc[k][kw] = (floatv)(0.0f);
 
   for (int n = 0; n < batch; n++) {
-    const int plane_start = large_offset + n * large_image_stride +
-                            (g * CG + c) * IN_PLANE;
-    const int small_start = small_offset + n * small_image_stride +
-                            (g * KG + k0) * OUT_PLANE;
+    const long plane_start = large_offset + n * large_image_stride +
+                             (g * CG + c) * IN_PLANE;
+    const long small_start = small_offset + n * small_image_stride +
+                             (g * KG + k0) * OUT_PLANE;
 
     for (int od = 0; od < OUT_D; od++) {
       const int id = od * STRIDE_D - PAD_D + kd * DILATION_D;
@@ -223,8 +226,8 @@ __kernel void gcl_weight_grad(__global const float *large, int large_offset,
 
         if (ih < 0 || ih >= IN_H)
           continue;
-        const int row_start = plane_start + (id * IN_H + ih) * IN_W;
-        const int small_row = small_start + (od * OUT_H + oh) * OUT_W;
+        const long row_start = plane_start + (id * IN_H + ih) * IN_W;
+        const long small_row = small_start + (od * OUT_H + oh) * OUT_W;
 
         for (int m0 = 0; m0 < OUT_W; m0 += VW) {
           /* Lanes past the row's end meet zeros on the small side; they
@@ -262,8 +265,8 @@ __kernel void gcl_weight_grad(__global const float *large, int large_offset,
            (kd * KERNEL_H + kh) * KERNEL_W + kw] = lane_sum(acc[k][kw]);
 }
 
-__kernel void gcl_bias_grad(__global const float *gradient, int offset,
-                            int image_stride, int batch, int plane,
+__kernel void gcl_bias_grad(__global const float *gradient, long offset,
+                            long image_stride, int batch, int plane,
                             __global float *grad_bias) {
   const int channel = get_global_id(0);
   float8 acc = (float8)(0.0f);

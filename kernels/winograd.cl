@@ -38,7 +38,10 @@
  * The host stores U as U[g][p][c][k] with KG_PADDED channels per row, the
  * entries k >= KG zero. Tensors are views: image n of the input starts at
  * element input_offset + n * input_image_stride of its buffer, and likewise
- * for the output. Indices are 32-bit ints; the host rejects larger tensors.
+ * for the output. Offsets, strides and the image term are 64-bit, so a view
+ * may lie anywhere in a buffer of more than 2^31 floats. Indices inside one
+ * image and into V and M are 32-bit ints: the host checks that one image,
+ * V and M each hold fewer than 2^31 floats.
  */
 
 /* Layer sizes: required, from gcl_geometry_build_options(). */
@@ -179,12 +182,12 @@ GCL_INLINE void store_input_transform(global float *v, float4 d0, float4 d1,
 }
 
 __kernel void gcl_winograd_input(const global float *restrict input,
-                                 int input_offset, int input_image_stride,
+                                 long input_offset, long input_image_stride,
                                  global float *restrict transformed) {
   const int row = (int)get_global_id(0); /* n * TILES_H + th */
   const int c = (int)get_global_id(1) % CG;
   const int g = (int)get_global_id(1) / CG;
-  const int n = row / TILES_H;
+  const long n = row / TILES_H;
   const int ih0 = 2 * (row % TILES_H) - PAD_H;
   const global float *plane =
       input + input_offset + n * input_image_stride + (g * CG + c) * IN_PLANE;
@@ -264,12 +267,12 @@ GCL_INLINE float2 output_transform_1d(float4 x) {
 __kernel void gcl_winograd_output(const global float *restrict products,
                                   const global float *restrict bias,
                                   global float *restrict output,
-                                  int output_offset,
-                                  int output_image_stride) {
+                                  long output_offset,
+                                  long output_image_stride) {
   const int row = (int)get_global_id(1); /* n * TILES_H + th */
   const int k = (int)get_global_id(0) % KG;
   const int g = (int)get_global_id(0) / KG;
-  const int n = row / TILES_H;
+  const long n = row / TILES_H;
   const int oh = 2 * (row % TILES_H);
   const global float *m = products + g * 16 * TILES_PADDED * KG_PADDED +
                           k * TILES_PADDED + row * TILES_W;

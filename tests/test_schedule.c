@@ -703,7 +703,7 @@ Test(schedule, remote_copies_overlap_in_parts) {
   options.profile = 1;
   cr_assert_eq(gcl_plan_create(s.conv, 4, s.shape, &options, &plan),
                GCL_SUCCESS, "%s", gcl_last_error());
-  cr_assert_eq(plan->slots[1].chunks, 2, "batch 2 should run in 2 parts");
+  cr_assert_eq(plan->slots[1].steps, 2, "batch 2 should run in 2 steps");
   output = test_alloc_guarded(s.data.n_out);
   cr_assert_eq(gcl_plan_forward(plan, s.data.input, output), GCL_SUCCESS,
                "%s", gcl_last_error());

@@ -20,6 +20,25 @@ typedef struct gcl_tensor_view {
   size_t image_stride; /* in floats */
 } gcl_tensor_view;
 
+/* Most device buffers one prepared algorithm state holds. */
+#define GCL_MAX_STATE_BUFFERS 8
+
+/* One device buffer of a prepared state. */
+typedef struct gcl_buffer_size {
+  const char *name; /* as in messages: "weights", "im2col workspace" */
+  uint64_t bytes;
+} gcl_buffer_size;
+
+/* The device buffers a prepared state holds. */
+typedef struct gcl_buffer_sizes {
+  size_t count;
+  gcl_buffer_size items[GCL_MAX_STATE_BUFFERS];
+} gcl_buffer_sizes;
+
+/* Appends a buffer of `elements` floats to sizes. */
+void gcl_buffer_sizes_add(gcl_buffer_sizes *sizes, const char *name,
+                          int64_t elements);
+
 /* Where an enqueue goes, and where it records its commands' events. */
 typedef struct gcl_launch {
   cl_command_queue queue;
@@ -46,8 +65,16 @@ typedef struct gcl_algo {
   double (*estimate_seconds)(const gcl_geometry *geometry,
                              const gcl_device_info *device);
 
-  /* Device memory the algorithm needs beyond input, output and weights. */
-  size_t (*workspace_bytes)(const gcl_geometry *geometry);
+  /*
+   * Lists the device buffers prepare allocates for this geometry on this
+   * device: weights, bias and workspaces, not the tensors. The plan checks
+   * each against the device's limits before it prepares anything, and
+   * splits the layer until they fit. Kernels (and CLBlast) index every one
+   * of them with 32-bit ints.
+   */
+  void (*device_buffers)(const gcl_geometry *geometry,
+                         const gcl_device_info *device,
+                         gcl_buffer_sizes *sizes);
 
   /* Compiles kernels and uploads weights for one device of the context. */
   gcl_status (*prepare)(const gcl_geometry *geometry, gcl_context *context,

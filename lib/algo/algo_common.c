@@ -4,7 +4,18 @@
 #include "util/cl_objects.h"
 #include "util/error.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
+
+static _Atomic int64_t index_limit = GCL_INT_INDEX_LIMIT;
+
+int64_t gcl_index_limit(void) { return atomic_load(&index_limit); }
+
+void gcl_set_index_limit(int64_t elements) {
+  if (elements <= 0 || elements > GCL_INT_INDEX_LIMIT)
+    elements = GCL_INT_INDEX_LIMIT;
+  atomic_store(&index_limit, elements);
+}
 
 void gcl_geometry_build_options(const gcl_geometry *g, char *buffer,
                                 size_t size) {
@@ -102,11 +113,37 @@ double gcl_device_memory_bandwidth(const gcl_device_info *device) {
   return units * 20e9;
 }
 
+void gcl_buffer_sizes_add(gcl_buffer_sizes *sizes, const char *name,
+                          int64_t elements) {
+  /* Every algorithm lists fewer than GCL_MAX_STATE_BUFFERS buffers. */
+  if (sizes->count >= GCL_MAX_STATE_BUFFERS)
+    return;
+  sizes->items[sizes->count].name = name;
+  sizes->items[sizes->count].bytes = (uint64_t)elements * sizeof(float);
+  sizes->count++;
+}
+
+/* Writes the element after the view's last image; returns 0 when that
+ * does not fit 64 bits. */
+static int view_end(const gcl_tensor_view *view, int64_t batch,
+                    int64_t image_elements, uint64_t *end) {
+  uint64_t span = batch > 1 ? (uint64_t)(batch - 1) : 0;
+  uint64_t fixed = (uint64_t)view->offset + (uint64_t)image_elements;
+
+  if (fixed < (uint64_t)view->offset)
+    return 0;
+  if (view->image_stride != 0 &&
+      span > (UINT64_MAX - fixed) / (uint64_t)view->image_stride)
+    return 0;
+  *end = fixed + span * (uint64_t)view->image_stride;
+  return 1;
+}
+
 gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                           int64_t image_elements, const char *what,
-                          cl_int *buffer_elements) {
+                          cl_long *buffer_elements) {
+  uint64_t floats, end = 0;
   size_t bytes;
-  double end;
   cl_int code;
 
   code = clGetMemObjectInfo(view->buffer, CL_MEM_SIZE, sizeof bytes, &bytes,
@@ -116,26 +153,35 @@ gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                              "buffer",
                        what);
 
-  /* In double, so that a huge stride cannot wrap around. */
-  end = (double)view->offset +
-        (double)(batch - 1) * (double)view->image_stride +
-        (double)image_elements;
-  if (end > (double)(bytes / sizeof(float)))
+  floats = bytes / sizeof(float);
+  if (!view_end(view, batch, image_elements, &end) || end > floats)
     return gcl_fail(GCL_ERROR_SHAPE_MISMATCH,
-                    "the %s view ends at element %.0f but its buffer contains "
-                    "%zu floats; check the view's offset and image stride",
-                    what, end, bytes / sizeof(float));
-  if (end > (double)GCL_INT_INDEX_LIMIT)
+                    "the %s view (offset %zu, image stride %zu, %lld images "
+                    "of %lld floats) does not fit its buffer of %llu "
+                    "floats; check the view's offset and image stride",
+                    what, view->offset, view->image_stride, (long long)batch,
+                    (long long)image_elements, (unsigned long long)floats);
+  if (image_elements > gcl_index_limit())
     return gcl_fail(GCL_ERROR_UNSUPPORTED,
-                    "the %s view ends at element %.0f, beyond the 32-bit "
-                    "indexing of the kernels (2^31 - 1 floats); run fewer "
-                    "images per call",
-                    what, end);
+                    "one image of the %s view holds %lld floats, more than "
+                    "the kernels index with 32-bit ints (%lld); plan the "
+                    "layer so that its groups run in parts",
+                    what, (long long)image_elements,
+                    (long long)gcl_index_limit());
 
   if (buffer_elements != NULL)
-    *buffer_elements = bytes / sizeof(float) > GCL_INT_INDEX_LIMIT
-                           ? (cl_int)GCL_INT_INDEX_LIMIT
-                           : (cl_int)(bytes / sizeof(float));
+    *buffer_elements = (cl_long)floats;
+  return GCL_SUCCESS;
+}
+
+gcl_status gcl_int_argument(int64_t value, const char *what,
+                            cl_int *argument) {
+  if (value < 0 || value > gcl_index_limit())
+    return gcl_fail(GCL_ERROR_UNSUPPORTED,
+                    "the %s is %lld, outside the 32-bit kernel argument "
+                    "range 0 to %lld",
+                    what, (long long)value, (long long)gcl_index_limit());
+  *argument = (cl_int)value;
   return GCL_SUCCESS;
 }
 

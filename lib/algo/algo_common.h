@@ -34,12 +34,23 @@ double gcl_device_memory_bandwidth(const gcl_device_info *device);
 
 /*
  * Checks that a view of `batch` images of image_elements floats lies inside
- * its buffer and inside the kernels' 32-bit indexing. When buffer_elements
- * is not NULL, it receives the buffer's size in floats, capped at 2^31 - 1.
+ * its buffer, and that one image fits the kernels' 32-bit indexing inside
+ * an image (gcl_index_limit). The view's offset and stride may be any
+ * size, because the kernels take them as 64-bit values. When
+ * buffer_elements is not NULL, it receives the buffer's size in floats.
  */
 gcl_status gcl_check_view(const gcl_tensor_view *view, int64_t batch,
                           int64_t image_elements, const char *what,
-                          cl_int *buffer_elements);
+                          cl_long *buffer_elements);
+
+/*
+ * Converts a count for a kernel argument that is a 32-bit int, such as a
+ * batch size. Fails with GCL_ERROR_UNSUPPORTED, naming `what`, when value
+ * exceeds gcl_index_limit(); offsets and strides never go through here,
+ * because the kernels take them as 64-bit values.
+ */
+gcl_status gcl_int_argument(int64_t value, const char *what,
+                            cl_int *argument);
 
 /*
  * Returns 1 for a convolution, else 0 with the reason: the convolution
@@ -67,7 +78,22 @@ void gcl_small_local_size(const size_t global[3], size_t limit,
  */
 int64_t gcl_mul_saturated(int64_t a, int64_t b);
 
-/* Largest element count an algorithm may index with a 32-bit int. */
+/* Largest element count a kernel may index with a 32-bit int. */
 #define GCL_INT_INDEX_LIMIT ((int64_t)2147483647)
+
+/*
+ * Returns the element count that kernels index with 32-bit ints:
+ * GCL_INT_INDEX_LIMIT unless a test lowered it. The plan keeps one image of
+ * every view and every buffer an algorithm allocates at or below it, and
+ * CLBlast's offsets too, since CLBlast passes them to its kernels as ints.
+ */
+int64_t gcl_index_limit(void);
+
+/*
+ * Test-only: lowers the limit for the whole process, so that small layers
+ * take the paths of layers beyond 2^31 elements (group parts, 64-bit
+ * offsets, CLBlast sub-buffers). 0 restores GCL_INT_INDEX_LIMIT.
+ */
+void gcl_set_index_limit(int64_t elements);
 
 #endif

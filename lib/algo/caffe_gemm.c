@@ -55,10 +55,18 @@ static gcl_status caffe_gemm_prepare(const gcl_geometry *g,
 
 static void caffe_gemm_release(void *opaque) { gcl_im2col_release(opaque); }
 
+static void caffe_gemm_device_buffers(const gcl_geometry *g,
+                                      const gcl_device_info *device,
+                                      gcl_buffer_sizes *sizes) {
+  (void)device;
+  gcl_im2col_device_buffers(g, 0, sizes);
+}
+
+/* Runs one SGEMM per group on the image's output, which `region` makes
+ * addressable with CLBlast's 32-bit offsets. */
 static gcl_status run_group_gemms(gcl_im2col_state *state,
                                   const gcl_launch *launch,
-                                  const gcl_tensor_view *output,
-                                  int64_t image) {
+                                  const gcl_blas_region *region) {
   const gcl_geometry *g = &state->geometry;
   size_t m = (size_t)g->outputs_per_group;
   size_t n = (size_t)g->out_size;
@@ -67,9 +75,7 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
   for (int64_t group = 0; group < g->group; group++) {
     size_t weight_offset = (size_t)group * m * k;
     size_t column_offset = (size_t)group * k * n;
-    size_t output_offset = output->offset +
-                           (size_t)image * output->image_stride +
-                           (size_t)group * m * n;
+    size_t output_offset = region->offset + (size_t)group * m * n;
     cl_command_queue queue = launch->queue;
     cl_event *event = gcl_trace_event(launch->trace, "sgemm");
     CLBlastStatusCode code;
@@ -78,7 +84,7 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
     code = gcl_CLBlastSgemm(
         CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
         1.0f, state->weights, weight_offset, k, state->columns, column_offset,
-        n, 0.0f, output->buffer, output_offset, n, &queue, event);
+        n, 0.0f, region->buffer, output_offset, n, &queue, event);
     gcl_clblast_unlock();
 
     if (code == CLBlastSuccess)
@@ -88,6 +94,24 @@ static gcl_status run_group_gemms(gcl_im2col_state *state,
                                  (long long)group);
   }
   return GCL_SUCCESS;
+}
+
+static gcl_status run_image_gemms(gcl_im2col_state *state,
+                                  const gcl_launch *launch,
+                                  const gcl_tensor_view *output,
+                                  int64_t image) {
+  const gcl_geometry *g = &state->geometry;
+  gcl_blas_region region;
+  gcl_status status;
+
+  status = gcl_blas_region_get(
+      launch->queue, output->buffer,
+      output->offset + (size_t)image * output->image_stride,
+      (size_t)(g->num_output * g->out_size), &region);
+  if (status == GCL_SUCCESS)
+    status = run_group_gemms(state, launch, &region);
+  gcl_blas_region_release(&region);
+  return status;
 }
 
 /* The queue is in order, so each image's im2col waits for the previous
@@ -102,7 +126,7 @@ static gcl_status caffe_gemm_enqueue(void *opaque, const gcl_launch *launch,
        image < state->geometry.batch && status == GCL_SUCCESS; image++) {
     status = gcl_im2col_expand(state, launch, input, image);
     if (status == GCL_SUCCESS)
-      status = run_group_gemms(state, launch, output, image);
+      status = run_image_gemms(state, launch, output, image);
   }
   if (status == GCL_SUCCESS && state->geometry.bias_term)
     status = gcl_im2col_add_bias(state, launch, output);
@@ -114,7 +138,7 @@ const gcl_algo gcl_algo_caffe_gemm = {
     .name = "caffe_gemm",
     .supports = caffe_gemm_supports,
     .estimate_seconds = caffe_gemm_estimate_seconds,
-    .workspace_bytes = gcl_im2col_workspace_bytes,
+    .device_buffers = caffe_gemm_device_buffers,
     .prepare = caffe_gemm_prepare,
     .enqueue = caffe_gemm_enqueue,
     .release = caffe_gemm_release,

@@ -54,8 +54,7 @@ static int depthwise_supports(const gcl_geometry *g,
              (long long)g->channels);
     return 0;
   }
-  if (!gcl_single_kernel_fits(g, g->num_output * g->kernel_size, reason,
-                              reason_size))
+  if (!gcl_single_kernel_fits(g, reason, reason_size))
     return 0;
   if (!gcl_unrolled_loads_fit(g, tile.rb, reason, reason_size))
     return 0;
@@ -83,9 +82,13 @@ static double depthwise_estimate_seconds(const gcl_geometry *g,
   return gcl_single_kernel_seconds(g, device, base * use);
 }
 
-static size_t depthwise_workspace_bytes(const gcl_geometry *g) {
-  (void)g;
-  return 0;
+static void depthwise_device_buffers(const gcl_geometry *g,
+                                     const gcl_device_info *device,
+                                     gcl_buffer_sizes *sizes) {
+  (void)device;
+  gcl_buffer_sizes_add(sizes, "weights", g->num_output * g->kernel_size);
+  if (g->bias_term)
+    gcl_buffer_sizes_add(sizes, "bias", g->num_output);
 }
 
 /*
@@ -148,7 +151,7 @@ const gcl_algo gcl_algo_depthwise = {
     .name = "depthwise",
     .supports = depthwise_supports,
     .estimate_seconds = depthwise_estimate_seconds,
-    .workspace_bytes = depthwise_workspace_bytes,
+    .device_buffers = depthwise_device_buffers,
     .prepare = depthwise_prepare,
     .enqueue = gcl_single_kernel_enqueue,
     .release = gcl_single_kernel_release,

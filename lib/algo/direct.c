@@ -61,8 +61,7 @@ static int direct_supports(const gcl_geometry *g,
     return 0;
 
   (void)device;
-  if (!gcl_single_kernel_fits(g, packed_elements(g, &tile), reason,
-                              reason_size))
+  if (!gcl_single_kernel_fits(g, reason, reason_size))
     return 0;
   if (!gcl_unrolled_loads_fit(g, tile.rb, reason, reason_size))
     return 0;
@@ -114,9 +113,15 @@ static double direct_estimate_seconds(const gcl_geometry *g,
   return gcl_single_kernel_seconds(g, device, direct_efficiency(g, &tile));
 }
 
-static size_t direct_workspace_bytes(const gcl_geometry *g) {
-  (void)g;
-  return 0;
+static void direct_device_buffers(const gcl_geometry *g,
+                                  const gcl_device_info *device,
+                                  gcl_buffer_sizes *sizes) {
+  direct_tile tile = choose_tile(g);
+
+  (void)device;
+  gcl_buffer_sizes_add(sizes, "packed weights", packed_elements(g, &tile));
+  if (g->bias_term)
+    gcl_buffer_sizes_add(sizes, "bias", g->num_output);
 }
 
 static gcl_status build_kernel(gcl_single_kernel *state,
@@ -177,7 +182,7 @@ const gcl_algo gcl_algo_direct = {
     .name = "direct",
     .supports = direct_supports,
     .estimate_seconds = direct_estimate_seconds,
-    .workspace_bytes = direct_workspace_bytes,
+    .device_buffers = direct_device_buffers,
     .prepare = direct_prepare,
     .enqueue = gcl_single_kernel_enqueue,
     .release = gcl_single_kernel_release,

@@ -59,6 +59,13 @@ static void gemm_batched_release(void *opaque) {
   gcl_im2col_release(opaque);
 }
 
+static void gemm_batched_device_buffers(const gcl_geometry *g,
+                                        const gcl_device_info *device,
+                                        gcl_buffer_sizes *sizes) {
+  (void)device;
+  gcl_im2col_device_buffers(g, 1, sizes);
+}
+
 /* One strided-batched SGEMM: batch entry g is group g of the image. */
 static gcl_status run_batched_gemm(gcl_im2col_state *state,
                                    const gcl_launch *launch,
@@ -68,20 +75,29 @@ static gcl_status run_batched_gemm(gcl_im2col_state *state,
   size_t m = (size_t)g->outputs_per_group;
   size_t n = (size_t)g->out_size;
   size_t k = (size_t)(g->channels_per_group * g->kernel_size);
-  size_t output_offset =
-      output->offset + (size_t)image * output->image_stride;
   cl_command_queue queue = launch->queue;
   cl_event *event = gcl_trace_event(launch->trace, "sgemm_batched");
+  gcl_blas_region region;
   CLBlastStatusCode code;
+  gcl_status status;
 
+  /* CLBlast's offsets are ints; region keeps the image addressable. */
+  status = gcl_blas_region_get(
+      queue, output->buffer,
+      output->offset + (size_t)image * output->image_stride,
+      (size_t)g->num_output * n, &region);
+  if (status != GCL_SUCCESS)
+    return status;
   gcl_clblast_lock();
   code = gcl_CLBlastSgemmStridedBatched(
       CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeNo, m, n, k,
       1.0f, state->weights, 0, k, m * k, state->columns, 0, n, k * n, 0.0f,
-      output->buffer, output_offset, n, m * n, (size_t)g->group, &queue, event);
+      region.buffer, region.offset, n, m * n, (size_t)g->group, &queue,
+      event);
   gcl_clblast_unlock();
   if (code == CLBlastSuccess)
     gcl_cl_event_created(event);
+  gcl_blas_region_release(&region);
   if (code != CLBlastSuccess)
     return gcl_clblast_failure(code, "CLBlastSgemmStridedBatched", "image",
                                (long long)image);
@@ -113,7 +129,7 @@ const gcl_algo gcl_algo_gemm_batched = {
     .name = "gemm_batched",
     .supports = gemm_batched_supports,
     .estimate_seconds = gemm_batched_estimate_seconds,
-    .workspace_bytes = gcl_im2col_workspace_bytes,
+    .device_buffers = gemm_batched_device_buffers,
     .prepare = gemm_batched_prepare,
     .enqueue = gemm_batched_enqueue,
     .release = gemm_batched_release,

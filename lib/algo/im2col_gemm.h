@@ -21,12 +21,40 @@ typedef struct gcl_im2col_state {
 /* Elements of one image's column matrix. */
 int64_t gcl_im2col_column_elements(const gcl_geometry *geometry);
 
-/* Returns 1 if every tensor fits the kernels' 32-bit indices, else 0 with
- * the sizes in reason. */
+/* Returns 1 for a convolution, else 0 with the reason. Sizes are the
+ * plan's concern: it splits the layer until every buffer fits. */
 int gcl_im2col_supports(const gcl_geometry *geometry, char *reason,
                         size_t reason_size);
 
-size_t gcl_im2col_workspace_bytes(const gcl_geometry *geometry);
+/*
+ * Lists the weights, bias, column matrix and CLBlast's temporary buffers.
+ * batched: one strided-batched SGEMM over all groups (gemm_batched), which
+ * pads every group's matrices at once, instead of one SGEMM per group.
+ */
+void gcl_im2col_device_buffers(const gcl_geometry *geometry, int batched,
+                               gcl_buffer_sizes *sizes);
+
+/*
+ * A part of a buffer as CLBlast can address it. CLBlast passes offsets to
+ * its kernels as 32-bit ints, so a region that ends beyond
+ * gcl_index_limit() is reached through a sub-buffer (`sub`, else NULL)
+ * that starts at the nearest aligned address below it.
+ */
+typedef struct gcl_blas_region {
+  cl_mem buffer;
+  size_t offset; /* in floats, from the start of buffer */
+  cl_mem sub;    /* released by gcl_blas_region_release */
+} gcl_blas_region;
+
+/* Describes `elements` floats at `offset` of buffer for a CLBlast call on
+ * queue. */
+gcl_status gcl_blas_region_get(cl_command_queue queue, cl_mem buffer,
+                               size_t offset, size_t elements,
+                               gcl_blas_region *region);
+
+/* Releases the region's sub-buffer, if any. OpenCL keeps it alive until
+ * the commands that use it have finished. */
+void gcl_blas_region_release(gcl_blas_region *region);
 
 /* Builds the kernels and uploads the weights, bias and workspace. */
 gcl_status gcl_im2col_prepare(const gcl_geometry *geometry,
@@ -37,7 +65,8 @@ gcl_status gcl_im2col_prepare(const gcl_geometry *geometry,
 /* Releases a state. Accepts NULL. */
 void gcl_im2col_release(gcl_im2col_state *state);
 
-/* Fails unless every element the views reach fits an int. */
+/* Fails unless the views lie inside their buffers and one image of each
+ * fits the kernels' 32-bit indexing. */
 gcl_status gcl_im2col_check_views(const gcl_im2col_state *state,
                                   const gcl_tensor_view *input,
                                   const gcl_tensor_view *output);

@@ -42,8 +42,6 @@ static pointwise_tile choose_tile(const gcl_geometry *g) {
 static int pointwise_supports(const gcl_geometry *g,
                               const gcl_device_info *device, char *reason,
                               size_t reason_size) {
-  pointwise_tile tile = choose_tile(g);
-
   if (!gcl_convolution_only(g, "pointwise", reason, reason_size))
     return 0;
 
@@ -73,10 +71,7 @@ static int pointwise_supports(const gcl_geometry *g,
       return 0;
     }
   }
-  return gcl_single_kernel_fits(g,
-                                g->group * tile.kblocks *
-                                    g->channels_per_group * tile.kb,
-                                reason, reason_size);
+  return gcl_single_kernel_fits(g, reason, reason_size);
 }
 
 /*
@@ -100,9 +95,17 @@ static double pointwise_estimate_seconds(const gcl_geometry *g,
   return gcl_single_kernel_seconds(g, device, efficiency);
 }
 
-static size_t pointwise_workspace_bytes(const gcl_geometry *g) {
-  (void)g;
-  return 0;
+static void pointwise_device_buffers(const gcl_geometry *g,
+                                     const gcl_device_info *device,
+                                     gcl_buffer_sizes *sizes) {
+  pointwise_tile tile = choose_tile(g);
+
+  (void)device;
+  gcl_buffer_sizes_add(sizes, "packed weights",
+                       g->group * tile.kblocks * g->channels_per_group *
+                           tile.kb);
+  if (g->bias_term)
+    gcl_buffer_sizes_add(sizes, "bias", g->num_output);
 }
 
 /*
@@ -164,7 +167,7 @@ const gcl_algo gcl_algo_pointwise = {
     .name = "pointwise",
     .supports = pointwise_supports,
     .estimate_seconds = pointwise_estimate_seconds,
-    .workspace_bytes = pointwise_workspace_bytes,
+    .device_buffers = pointwise_device_buffers,
     .prepare = pointwise_prepare,
     .enqueue = gcl_single_kernel_enqueue,
     .release = gcl_single_kernel_release,

@@ -15,21 +15,8 @@
 /* Largest unrolled loop body, input rows times filter columns. */
 #define MAX_UNROLLED_LOADS 2048
 
-int gcl_single_kernel_fits(const gcl_geometry *g, int64_t weight_elements,
-                           char *reason, size_t reason_size) {
-  int64_t input = g->batch * g->channels * g->in_size;
-  int64_t output = g->batch * g->num_output * g->out_size;
-
-  if (input > GCL_INT_INDEX_LIMIT || output > GCL_INT_INDEX_LIMIT ||
-      weight_elements > GCL_INT_INDEX_LIMIT) {
-    snprintf(reason, reason_size,
-             "the input (%lld floats), output (%lld) or weights (%lld) "
-             "reach 2^31 elements, beyond the kernel's 32-bit indexing",
-             (long long)input, (long long)output,
-             (long long)weight_elements);
-    return 0;
-  }
-
+int gcl_single_kernel_fits(const gcl_geometry *g, char *reason,
+                           size_t reason_size) {
   /* The kernel computes column and row indices, padding included, as
      ints. The limit of 2^30 leaves room for the vector span past a row. */
   for (int axis = 0; axis < 3; axis++) {
@@ -198,16 +185,16 @@ gcl_status gcl_single_kernel_upload_blocks(gcl_single_kernel *state,
   return status;
 }
 
-/* Sets the nine kernel arguments. gcl_check_view has checked that the view
- * offsets fit an int. */
+/* Sets the nine kernel arguments; offsets, strides and the element count
+ * are 64-bit. */
 static cl_int set_arguments(gcl_single_kernel *state,
                             const gcl_tensor_view *input,
-                            cl_int input_elements,
+                            cl_long input_elements,
                             const gcl_tensor_view *output) {
-  cl_int input_offset = (cl_int)input->offset;
-  cl_int input_stride = (cl_int)input->image_stride;
-  cl_int output_offset = (cl_int)output->offset;
-  cl_int output_stride = (cl_int)output->image_stride;
+  cl_long input_offset = (cl_long)input->offset;
+  cl_long input_stride = (cl_long)input->image_stride;
+  cl_long output_offset = (cl_long)output->offset;
+  cl_long output_stride = (cl_long)output->image_stride;
   cl_kernel kernel = state->kernel;
   cl_int code;
 
@@ -239,7 +226,7 @@ gcl_status gcl_single_kernel_enqueue(void *opaque, const gcl_launch *launch,
   gcl_single_kernel *state = opaque;
   const gcl_geometry *g = &state->geometry;
   const size_t *local = state->local[0] > 0 ? state->local : NULL;
-  cl_int input_elements, output_elements;
+  cl_long input_elements, output_elements;
   cl_event *event;
   gcl_status status;
   cl_int code;

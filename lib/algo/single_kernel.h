@@ -4,8 +4,8 @@
  * groups, with the argument list
  *   (input, input_offset, input_image_stride, input_elements,
  *    weights, bias, output, output_offset, output_image_stride)
- * where offsets and strides are in floats and input_elements is the size
- * of the input buffer in floats, capped at INT_MAX.
+ * where offsets and strides are in floats, input_elements is the size of
+ * the input buffer in floats, and all five are 64-bit (cl_long).
  */
 #ifndef GCL_ALGO_SINGLE_KERNEL_H
 #define GCL_ALGO_SINGLE_KERNEL_H
@@ -24,11 +24,12 @@ typedef struct gcl_single_kernel {
 } gcl_single_kernel;
 
 /*
- * Returns 1 if the layer's tensors and the weight_elements weights the
- * kernel reads can be indexed with 32-bit ints, else 0 with the reason.
+ * Returns 1 if the kernel's 32-bit row and column arithmetic covers every
+ * spatial axis of the layer, padding, stride and dilation included, else 0
+ * with the reason. Tensor and weight sizes are not checked here: the plan
+ * splits the layer until one image and every buffer fit (lib/sched/split.c).
  */
-int gcl_single_kernel_fits(const gcl_geometry *geometry,
-                           int64_t weight_elements, char *reason,
+int gcl_single_kernel_fits(const gcl_geometry *geometry, char *reason,
                            size_t reason_size);
 
 /*

@@ -44,16 +44,13 @@ static int64_t packed_elements(const gcl_geometry *g,
 static int transposed_supports(const gcl_geometry *g,
                                const gcl_device_info *device, char *reason,
                                size_t reason_size) {
-  transposed_tile tile = choose_tile(g);
-
   (void)device;
   if (!g->transposed) {
     snprintf(reason, reason_size,
              "transposed runs transposed layers (Deconvolution) only");
     return 0;
   }
-  return gcl_single_kernel_fits(g, packed_elements(g, &tile), reason,
-                                reason_size);
+  return gcl_single_kernel_fits(g, reason, reason_size);
 }
 
 /*
@@ -271,11 +268,22 @@ static double path_estimate_seconds(const gcl_geometry *g,
   return inner->estimate_seconds(&conv, device);
 }
 
-static size_t path_workspace_bytes(const gcl_geometry *g) {
-  (void)g;
-  /* NOTE: the flipped path may use its algorithm's workspace, which this
-     figure leaves out because it has no device to choose the algorithm. */
-  return 0;
+/* The buffers of the path prepare takes on this device: the gather
+ * kernel's packed weights, or the flipped convolution's buffers. */
+static void path_device_buffers(const gcl_geometry *g,
+                                const gcl_device_info *device,
+                                gcl_buffer_sizes *sizes) {
+  gcl_geometry conv;
+  const gcl_algo *inner = choose_path(g, device, &conv);
+  transposed_tile tile = choose_tile(g);
+
+  if (inner != &gather_algo) {
+    inner->device_buffers(&conv, device, sizes);
+    return;
+  }
+  gcl_buffer_sizes_add(sizes, "packed weights", packed_elements(g, &tile));
+  if (g->bias_term)
+    gcl_buffer_sizes_add(sizes, "bias", g->num_output);
 }
 
 static gcl_status path_prepare(const gcl_geometry *g, gcl_context *context,
@@ -334,7 +342,7 @@ const gcl_algo gcl_algo_transposed = {
     .name = "transposed",
     .supports = transposed_supports,
     .estimate_seconds = path_estimate_seconds,
-    .workspace_bytes = path_workspace_bytes,
+    .device_buffers = path_device_buffers,
     .prepare = path_prepare,
     .enqueue = path_enqueue,
     .release = path_release,

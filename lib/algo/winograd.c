@@ -114,9 +114,8 @@ static int is_plain_3x3(const gcl_geometry *g, char *reason,
 static int winograd_supports(const gcl_geometry *g,
                              const gcl_device_info *device, char *reason,
                              size_t reason_size) {
-  winograd_tile tile = choose_tile(g);
-  int64_t input = g->batch * g->channels * g->in_size;
-  int64_t output = g->batch * g->num_output * g->out_size;
+  int64_t span = g->in[1] + g->in[2] + g->pad[1] + g->pad[2] +
+                 g->pad_after[1] + g->pad_after[2];
 
   if (!gcl_convolution_only(g, "winograd", reason, reason_size))
     return 0;
@@ -126,20 +125,14 @@ static int winograd_supports(const gcl_geometry *g,
     return 0;
 
   /* Caffe allows any pad, and the kernels compute padded row and column
-     indices as ints, so the padded plane must fit too. */
-  if (input > GCL_INT_INDEX_LIMIT || output > GCL_INT_INDEX_LIMIT ||
-      transformed_elements(g, &tile) > GCL_INT_INDEX_LIMIT ||
-      product_elements(g, &tile) > GCL_INT_INDEX_LIMIT ||
-      g->in[1] + g->in[2] + g->pad[1] + g->pad[2] + g->pad_after[1] +
-              g->pad_after[2] >
-          ((int64_t)1 << 30)) {
+     indices as ints, so the padded plane must fit too. Tensor and
+     workspace sizes are the plan's concern: it splits the layer until V,
+     M and one image fit. */
+  if (span > ((int64_t)1 << 30)) {
     snprintf(reason, reason_size,
-             "the input (%lld floats), output (%lld) or transformed tiles "
-             "(%lld and %lld) reach 2^31 elements, beyond the kernels' "
-             "32-bit indexing; run fewer images per call",
-             (long long)input, (long long)output,
-             (long long)transformed_elements(g, &tile),
-             (long long)product_elements(g, &tile));
+             "the padded plane spans %lld rows and columns, beyond the "
+             "kernels' 32-bit row and column arithmetic",
+             (long long)span);
     return 0;
   }
   return 1;
@@ -193,12 +186,20 @@ static double winograd_estimate_seconds(const gcl_geometry *g,
          3.0 * LAUNCH_SECONDS;
 }
 
-static size_t winograd_workspace_bytes(const gcl_geometry *g) {
+static void winograd_device_buffers(const gcl_geometry *g,
+                                    const gcl_device_info *device,
+                                    gcl_buffer_sizes *sizes) {
   winograd_tile tile = choose_tile(g);
 
-  return (size_t)(transformed_elements(g, &tile) +
-                  product_elements(g, &tile)) *
-         sizeof(float);
+  (void)device;
+  gcl_buffer_sizes_add(sizes, "transformed filters",
+                       filter_elements(g, &tile));
+  if (g->bias_term)
+    gcl_buffer_sizes_add(sizes, "bias", g->num_output);
+  gcl_buffer_sizes_add(sizes, "winograd input-transform workspace",
+                       transformed_elements(g, &tile));
+  gcl_buffer_sizes_add(sizes, "winograd product workspace",
+                       product_elements(g, &tile));
 }
 
 /* Writes G x for one filter row or column x to out[i * out_step], i < 4,
@@ -390,8 +391,8 @@ static gcl_status run_input_transform(winograd_state *state,
                                       const gcl_tensor_view *input) {
   const gcl_geometry *g = &state->geometry;
   cl_kernel kernel = state->input_kernel;
-  cl_int offset = (cl_int)input->offset;
-  cl_int stride = (cl_int)input->image_stride;
+  cl_long offset = (cl_long)input->offset;
+  cl_long stride = (cl_long)input->image_stride;
   size_t global[3] = {(size_t)(g->batch * ((g->out[1] + 1) / 2)),
                       (size_t)g->channels, 1};
   cl_int code;
@@ -438,8 +439,8 @@ static gcl_status run_output_transform(winograd_state *state,
                                        const gcl_tensor_view *output) {
   const gcl_geometry *g = &state->geometry;
   cl_kernel kernel = state->output_kernel;
-  cl_int offset = (cl_int)output->offset;
-  cl_int stride = (cl_int)output->image_stride;
+  cl_long offset = (cl_long)output->offset;
+  cl_long stride = (cl_long)output->image_stride;
   size_t global[3] = {(size_t)g->num_output,
                       (size_t)(g->batch * ((g->out[1] + 1) / 2)), 1};
   cl_int code;
@@ -490,7 +491,7 @@ const gcl_algo gcl_algo_winograd = {
     .name = "winograd",
     .supports = winograd_supports,
     .estimate_seconds = winograd_estimate_seconds,
-    .workspace_bytes = winograd_workspace_bytes,
+    .device_buffers = winograd_device_buffers,
     .prepare = winograd_prepare,
     .enqueue = winograd_enqueue,
     .release = winograd_release,

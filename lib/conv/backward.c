@@ -105,9 +105,11 @@ static int64_t weight_block(const gcl_geometry *r) {
   return gcl_balanced_block(r->outputs_per_group, limit);
 }
 
-static gcl_status build_kernels(gcl_plan *plan, grad_slot *gs,
-                                size_t device) {
-  const gcl_geometry *r = &gs->relation;
+gcl_status gcl_grad_kernels_build(gcl_plan *plan, const gcl_geometry *r,
+                                  size_t device, cl_kernel *weight_kernel,
+                                  cl_kernel *bias_kernel,
+                                  size_t weight_global[3],
+                                  size_t weight_local[3]) {
   int64_t kb = weight_block(r);
   int64_t kblocks = (r->outputs_per_group + kb - 1) / kb;
   char geometry[1024], options[1280];
@@ -117,21 +119,28 @@ static gcl_status build_kernels(gcl_plan *plan, grad_slot *gs,
   snprintf(options, sizeof options, "%s -DVW=%lld -DKB=%lld -DKBLOCKS=%lld",
            geometry, (long long)gcl_vector_width(r->out[2]), (long long)kb,
            (long long)kblocks);
-  gs->weight_global[0] = (size_t)(r->kernel[0] * r->kernel[1]);
-  gs->weight_global[1] = (size_t)r->channels_per_group;
-  gs->weight_global[2] = (size_t)(r->group * kblocks);
+  weight_global[0] = (size_t)(r->kernel[0] * r->kernel[1]);
+  weight_global[1] = (size_t)r->channels_per_group;
+  weight_global[2] = (size_t)(r->group * kblocks);
   /* One work-item per work-group ran the kernel 1.5 times faster than 4,
      16 or 64 on PoCL, whose loop over a group's items costs more here
      than its scheduling of many groups. */
-  gcl_small_local_size(gs->weight_global, 1, gs->weight_local);
+  gcl_small_local_size(weight_global, 1, weight_local);
 
   status = gcl_create_kernel(plan->context, device, "kernels/weight_grad.cl",
-                             options, "gcl_weight_grad", &gs->weight_kernel);
+                             options, "gcl_weight_grad", weight_kernel);
   if (status == GCL_SUCCESS && plan->geometry.bias_term)
     status = gcl_create_kernel(plan->context, device,
                                "kernels/weight_grad.cl", options,
-                               "gcl_bias_grad", &gs->bias_kernel);
+                               "gcl_bias_grad", bias_kernel);
   return status;
+}
+
+static gcl_status build_kernels(gcl_plan *plan, grad_slot *gs,
+                                size_t device) {
+  return gcl_grad_kernels_build(plan, &gs->relation, device,
+                                &gs->weight_kernel, &gs->bias_kernel,
+                                gs->weight_global, gs->weight_local);
 }
 
 static size_t shard_weights(const gcl_geometry *r) {
@@ -218,6 +227,8 @@ static gcl_status prepare_slots(gcl_plan *plan, gcl_backward *backward) {
                       "weight gradient");
   if (status == GCL_SUCCESS && bias_count > 0)
     status = host_array(&backward->bias_sum, bias_count, "bias gradient");
+  if (status == GCL_SUCCESS && gcl_backward_needs_split(plan))
+    return gcl_backward_split_prepare(plan, backward);
   if (status == GCL_SUCCESS)
     status = gcl_create_buffer(plan->context, 0, plan->input_bytes, NULL,
                                "input", &backward->input);
@@ -270,6 +281,7 @@ void gcl_backward_release(gcl_backward *backward) {
   for (size_t i = 0; i < backward->slot_count; i++)
     release_slot(&backward->slots[i]);
   gcl_free(backward->slots);
+  gcl_backward_split_release(backward->split);
   gcl_release_mem(backward->input);
   gcl_release_mem(backward->grad_output);
   gcl_free(backward->weight_sum);

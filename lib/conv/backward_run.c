@@ -87,10 +87,10 @@ static gcl_status slot_operands(gcl_plan *plan, const gcl_slot *slot,
   return GCL_SUCCESS;
 }
 
-static cl_int set_view_args(cl_kernel kernel, cl_uint first,
-                            const gcl_tensor_view *view) {
-  cl_int offset = (cl_int)view->offset;
-  cl_int stride = (cl_int)view->image_stride;
+cl_int gcl_grad_set_view_args(cl_kernel kernel, cl_uint first,
+                              const gcl_tensor_view *view) {
+  cl_long offset = (cl_long)view->offset;
+  cl_long stride = (cl_long)view->image_stride;
   cl_int code;
 
   code = clSetKernelArg(kernel, first, sizeof view->buffer, &view->buffer);
@@ -107,10 +107,10 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
                                   const gcl_tensor_view *large,
                                   const gcl_tensor_view *small) {
   const gcl_geometry *r = &gs->relation;
-  cl_int batch = (cl_int)r->batch;
+  cl_int batch = 0;
   size_t bytes = (size_t)(r->num_output * r->channels_per_group *
                           r->kernel_size) * sizeof(float);
-  cl_int large_elements, small_elements;
+  cl_long large_elements, small_elements;
   gcl_status status = gcl_check_view(large, r->batch,
                                      r->channels * r->in_size,
                                      "weight gradient operand",
@@ -120,15 +120,17 @@ static gcl_status enqueue_weights(const gcl_slot *slot, grad_slot *gs,
   if (status == GCL_SUCCESS)
     status = gcl_check_view(small, r->batch, r->num_output * r->out_size,
                             "weight gradient operand", &small_elements);
-
+  if (status == GCL_SUCCESS)
+    status = gcl_int_argument(r->batch, "batch of the weight gradient",
+                              &batch);
   if (status != GCL_SUCCESS)
     return status;
-  code = set_view_args(gs->weight_kernel, 0, large);
+  code = gcl_grad_set_view_args(gs->weight_kernel, 0, large);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(gs->weight_kernel, 3, sizeof large_elements,
                           &large_elements);
   if (code == CL_SUCCESS)
-    code = set_view_args(gs->weight_kernel, 4, small);
+    code = gcl_grad_set_view_args(gs->weight_kernel, 4, small);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(gs->weight_kernel, 7, sizeof small_elements,
                           &small_elements);
@@ -155,11 +157,18 @@ static gcl_status enqueue_bias(const gcl_plan *plan, const gcl_slot *slot,
                                const gcl_tensor_view *grad_output) {
   size_t channels = (size_t)(slot->info.output_channel_end -
                              slot->info.output_channel_begin);
-  cl_int batch = (cl_int)(slot->info.batch_end - slot->info.batch_begin);
-  cl_int plane = (cl_int)plan->geometry.out_size;
+  cl_int batch = 0, plane = 0;
+  gcl_status status;
   cl_int code;
 
-  code = set_view_args(gs->bias_kernel, 0, grad_output);
+  status = gcl_int_argument(slot->info.batch_end - slot->info.batch_begin,
+                            "batch of the bias gradient", &batch);
+  if (status == GCL_SUCCESS)
+    status = gcl_int_argument(plan->geometry.out_size,
+                              "output plane of the bias gradient", &plane);
+  if (status != GCL_SUCCESS)
+    return status;
+  code = gcl_grad_set_view_args(gs->bias_kernel, 0, grad_output);
   if (code == CL_SUCCESS)
     code = clSetKernelArg(gs->bias_kernel, 3, sizeof batch, &batch);
   if (code == CL_SUCCESS)
@@ -299,9 +308,12 @@ static void apply(float *target, const float *sum, size_t count,
 
 static gcl_status parameter_gradients(gcl_plan *plan,
                                       const gcl_backward_args *args) {
-  gcl_status status = upload_full(plan, args);
+  gcl_status status;
   size_t enqueued = 0;
 
+  if (plan->backward->split != NULL)
+    return gcl_backward_split_run(plan, args);
+  status = upload_full(plan, args);
   for (; enqueued < plan->slot_count && status == GCL_SUCCESS; enqueued++)
     status = enqueue_slot(plan, enqueued, args);
   if (status != GCL_SUCCESS) {

@@ -8,6 +8,7 @@
 #include "util/error.h"
 #include "util/log.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +31,9 @@ static size_t tensor_bytes(int rank, const int64_t *shape) {
 
 /*
  * Picks the requested algorithm, or for GCL_ALGORITHM_AUTO the supported one
- * with the smallest estimated time, the earlier in registry order on ties.
+ * with the smallest estimated time, the earlier in registry order on ties,
+ * among those that fit the first device at least one image of one group at
+ * a time.
  */
 static gcl_status choose_algorithm(gcl_plan *plan, gcl_algorithm requested) {
   const gcl_device_info *device =
@@ -42,6 +45,7 @@ static gcl_status choose_algorithm(gcl_plan *plan, gcl_algorithm requested) {
     const gcl_algo *list[GCL_ALGORITHM_COUNT];
     size_t count = gcl_algo_list(list, GCL_ALGORITHM_COUNT);
     double best_seconds = 0.0;
+    char too_large[512] = "";
 
     plan->algo = NULL;
     for (size_t i = 0; i < count && i < GCL_ALGORITHM_COUNT; i++) {
@@ -49,6 +53,13 @@ static gcl_status choose_algorithm(gcl_plan *plan, gcl_algorithm requested) {
 
       if (!list[i]->supports(&plan->geometry, device, reason, sizeof reason))
         continue;
+      if (!gcl_split_feasible(plan->context, &plan->geometry, list[i], 0,
+                              reason, sizeof reason)) {
+        if (too_large[0] == '\0')
+          snprintf(too_large, sizeof too_large, "with %s, %s",
+                   list[i]->name, reason);
+        continue;
+      }
       seconds = list[i]->estimate_seconds(&plan->geometry, device);
       GCL_LOG_DEBUG("algorithm %s: estimated %.3g s", list[i]->name,
                     seconds);
@@ -57,6 +68,12 @@ static gcl_status choose_algorithm(gcl_plan *plan, gcl_algorithm requested) {
         best_seconds = seconds;
       }
     }
+    if (plan->algo == NULL && too_large[0] != '\0')
+      return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
+                      "no algorithm fits this layer on device '%s' even one "
+                      "image of one group at a time: %s; use a smaller "
+                      "input or a device with more memory",
+                      device->device_name, too_large);
     if (plan->algo == NULL)
       return gcl_fail(GCL_ERROR_UNSUPPORTED,
                       "no algorithm can run this layer on device '%s'; the "
@@ -261,6 +278,37 @@ gcl_status gcl_plan_slot_info(const gcl_plan *plan, size_t index,
                     "slot index %zu is out of range; the plan has %zu slots",
                     index, plan->slot_count);
   *info = plan->slots[index].info;
+  return GCL_SUCCESS;
+}
+
+gcl_status gcl_plan_split_info(const gcl_plan *plan, gcl_split_info *info) {
+  gcl_clear_error();
+  if (plan == NULL || info == NULL)
+    return gcl_fail(GCL_ERROR_INVALID_ARGUMENT,
+                    "gcl_plan_split_info: plan and info must not be NULL");
+  memset(info, 0, sizeof *info);
+  info->split = plan->split.active;
+  snprintf(info->reason, sizeof info->reason, "%s", plan->split.reason);
+  for (size_t i = 0; i < plan->slot_count; i++) {
+    const gcl_slot *slot = &plan->slots[i];
+
+    if (slot->images_per_step > info->images_per_step)
+      info->images_per_step = slot->images_per_step;
+    if (slot->steps > info->steps)
+      info->steps = slot->steps;
+    if ((int64_t)slot->part_count > info->parts)
+      info->parts = (int64_t)slot->part_count;
+    for (size_t j = 0; j < slot->part_count; j++) {
+      if (slot->parts[j].geometry.group > info->groups_per_part)
+        info->groups_per_part = slot->parts[j].geometry.group;
+    }
+  }
+  for (size_t d = 0; plan->device_bytes != NULL &&
+                     d < plan->context->device_count;
+       d++) {
+    if (plan->device_bytes[d] > info->max_device_bytes)
+      info->max_device_bytes = plan->device_bytes[d];
+  }
   return GCL_SUCCESS;
 }
 

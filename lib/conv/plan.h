@@ -4,11 +4,19 @@
 
 #include "algo/algo.h"
 #include "sched/placement.h"
+#include "sched/split.h"
 #include "sched/trace.h"
 
 #include <pthread.h>
 
 #define GCL_MAX_SLOTS 64
+
+/* A range of a slot's groups with the algorithm state that runs it. */
+typedef struct gcl_part {
+  int64_t group_begin, group_end; /* absolute groups */
+  gcl_geometry geometry; /* the part's groups over one step's images */
+  void *algo_state;
+} gcl_part;
 
 /* One slot: a range of groups and images on one queue of one device. */
 typedef struct gcl_slot {
@@ -16,16 +24,26 @@ typedef struct gcl_slot {
   gcl_geometry geometry; /* the sub-layer the slot runs */
   cl_command_queue queue;
   int owns_queue;
-  void *algo_state;
-  /* Compact input and output slices, for slots off the first device. */
+  /*
+   * The slot's groups run in part_count sequential parts, and each part's
+   * images in `steps` steps of images_per_step images (sched/split.h).
+   * Without a split there is one part, and one step on the first device.
+   */
+  gcl_part *parts;
+  size_t part_count;
+  int64_t steps;
+  int64_t images_per_step;
+  /*
+   * Sliced slots (gcl_split_sliced) copy each (part, step) unit of their
+   * input to compact slices and its output back, with the copies on a
+   * second queue, so that with several units in the slices one unit's
+   * transfers overlap another's compute. The slices hold slice_units
+   * units.
+   */
+  int sliced;
+  int64_t slice_units;
   cl_mem input;
   cl_mem output;
-  /*
-   * Off the first device, the slot's images run in `chunks` equal parts
-   * (the algorithm is prepared for one part), and copies go to a second
-   * queue so one part's transfers overlap another part's compute.
-   */
-  int64_t chunks;
   cl_command_queue copy_queue;
   gcl_trace trace;
   gcl_trace copy_trace;
@@ -54,6 +72,10 @@ struct gcl_plan {
   gcl_schedule_policy schedule;
   size_t slot_count;
   gcl_slot *slots;
+  gcl_split split;
+  /* Bytes the plan holds on each device of the context, as the memory
+   * check counted them; reserved in the context until the plan goes. */
+  uint64_t *device_bytes;
 
   /* Staging buffers on the first device for the host-pointer entry point,
    * made on first use. */
@@ -102,8 +124,12 @@ gcl_status gcl_plan_forward_gathered(gcl_plan *plan, const float *input,
 gcl_status gcl_slots_prepare(gcl_plan *plan, const gcl_conv *conv,
                              const gcl_plan_options *options);
 
-/* Releases what gcl_slots_prepare made. */
+/* Releases what gcl_slots_prepare made, and the plan's reserved memory. */
 void gcl_slots_release(gcl_plan *plan);
+
+/* Adds bytes the plan holds on a device to its count and to what the
+ * context reserves; gcl_slots_release returns them. */
+void gcl_plan_add_reserved(gcl_plan *plan, size_t device, uint64_t bytes);
 
 /* Resolves the policy and fills the targets it uses; returns their count
  * in *count. May measure device throughput (remembered in the context). */

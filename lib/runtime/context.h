@@ -16,6 +16,9 @@ typedef struct gcl_device_slot {
   gcl_device_info info;
   /* Measured FLOP/s, 0 until a plan with the devices policy measures it. */
   double throughput;
+  /* Device memory the context's live plans hold, in bytes, as their memory
+   * check counted it; a new plan budgets with what remains. */
+  uint64_t reserved_bytes;
 } gcl_device_slot;
 
 /*
@@ -26,7 +29,7 @@ struct gcl_context {
   size_t device_count;
   gcl_device_slot *devices;
   gcl_program_cache *programs;
-  pthread_mutex_t lock; /* guards the devices' throughput */
+  pthread_mutex_t lock; /* guards the devices' throughput and reserved_bytes */
   atomic_int ran_clblast; /* nonzero once a plan prepared a CLBlast algorithm */
 };
 

@@ -1,6 +1,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "runtime/devices.h"
 
+#include "runtime/memory_caps.h"
 #include "util/alloc.h"
 #include "util/error.h"
 
@@ -110,7 +111,7 @@ gcl_status gcl_device_query(cl_platform_id platform, cl_device_id device,
                     "out of host memory reading the extensions of device "
                     "'%s'",
                     info->device_name);
-  return GCL_SUCCESS;
+  return gcl_apply_memory_caps(info);
 }
 
 static gcl_status add_platform_devices(device_table *table,

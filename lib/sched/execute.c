@@ -1,12 +1,14 @@
 /*
  * Running a plan. Every slot's commands go to its own queue. Slots on the
- * first device work in place on the full tensors. Slots on other devices
- * receive their input slice and return their output slice through host
- * memory, and each such device is driven by its own host thread.
+ * first device work in place on the full tensors, one (part, step) unit
+ * after another. Slots on other devices, and every slot of a split plan's
+ * host-array call, receive their input slices and return their output
+ * slices through host memory (sched/sliced.c).
  */
 #include "conv/plan.h"
 
 #include "algo/algo_common.h"
+#include "sched/sliced.h"
 #include "util/alloc.h"
 #include "util/cl_calls.h"
 #include "util/cl_objects.h"
@@ -15,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <pthread.h>
 #include <time.h>
 
 /* A slot's part of a full tensor: one row of bytes per image. */
@@ -53,20 +54,26 @@ static tensor_rect slot_rect(const gcl_plan *plan, const gcl_slot *slot,
   return rect;
 }
 
-/* Views of a slot's part of full tensors stored in input and output. */
+/* Views of one part and step of full tensors stored in input and output.
+ * The offsets may pass 2^31 floats; the kernels take them as 64-bit. */
 static void full_views(const gcl_plan *plan, const gcl_slot *slot,
-                       cl_mem input, cl_mem output, gcl_tensor_view *in_view,
+                       const gcl_part *part, int64_t step, cl_mem input,
+                       cl_mem output, gcl_tensor_view *in_view,
                        gcl_tensor_view *out_view) {
   const gcl_geometry *g = &plan->geometry;
+  size_t image = (size_t)gcl_split_step_first(&plan->split, &slot->info,
+                                              step);
 
   in_view->buffer = input;
   in_view->image_stride = (size_t)(g->channels * g->in_size);
-  in_view->offset = (size_t)slot->info.batch_begin * in_view->image_stride +
-                    (size_t)(slot->info.input_channel_begin * g->in_size);
+  in_view->offset =
+      image * in_view->image_stride +
+      (size_t)(part->group_begin * g->channels_per_group * g->in_size);
   out_view->buffer = output;
   out_view->image_stride = (size_t)(g->num_output * g->out_size);
-  out_view->offset = (size_t)slot->info.batch_begin * out_view->image_stride +
-                     (size_t)(slot->info.output_channel_begin * g->out_size);
+  out_view->offset =
+      image * out_view->image_stride +
+      (size_t)(part->group_begin * g->outputs_per_group * g->out_size);
 }
 
 static gcl_launch slot_launch(gcl_plan *plan, gcl_slot *slot) {
@@ -75,19 +82,25 @@ static gcl_launch slot_launch(gcl_plan *plan, gcl_slot *slot) {
   return launch;
 }
 
-/* ---- slots on other devices: one host thread per device ------------------- */
+/* Enqueues every part and step of a slot in place on full tensors. */
+static gcl_status enqueue_in_place(gcl_plan *plan, gcl_slot *slot,
+                                   cl_mem input, cl_mem output) {
+  gcl_launch launch = slot_launch(plan, slot);
+  gcl_status status = GCL_SUCCESS;
 
-typedef struct device_job {
-  gcl_plan *plan;
-  size_t device_index;
-  const float *input;  /* the full input tensor on the host */
-  float *gathered;     /* the full output tensor on the host */
-  gcl_status status;
-  char message[4096];
-  cl_int code; /* the OpenCL code behind a failure, CL_SUCCESS if none */
-  pthread_t thread;
-  int started;
-} device_job;
+  for (size_t j = 0; j < slot->part_count && status == GCL_SUCCESS; j++) {
+    for (int64_t step = 0; step < slot->steps && status == GCL_SUCCESS;
+         step++) {
+      gcl_tensor_view in_view, out_view;
+
+      full_views(plan, slot, &slot->parts[j], step, input, output, &in_view,
+                 &out_view);
+      status = plan->algo->enqueue(slot->parts[j].algo_state, &launch,
+                                   &in_view, &out_view);
+    }
+  }
+  return status;
+}
 
 /* Makes a slot's queue wait for events of the main queue or the caller. */
 static gcl_status wait_on(gcl_slot *slot, cl_uint count,
@@ -111,230 +124,6 @@ static void trace_keep(gcl_trace *trace, const char *label, cl_event event) {
     gcl_cl_object_created(GCL_CL_EVENT);
     *traced = event;
   }
-}
-
-/* The rectangle of part `part` of a slot's images, `images` per part. */
-static tensor_rect part_rect(tensor_rect rect, int64_t part, int64_t images) {
-  rect.origin[1] += (size_t)(part * images);
-  rect.region[1] = (size_t)images;
-  return rect;
-}
-
-static void release_events(cl_event *events, size_t count) {
-  for (size_t i = 0; i < count; i++) {
-    gcl_release_event(events[i]);
-    events[i] = NULL;
-  }
-}
-
-/* Enqueues every part's input copy on the copy queue before any output
- * copy, so that no input copy waits behind a compute. */
-static gcl_status write_parts(gcl_plan *plan, gcl_slot *slot,
-                              const float *input, cl_event *written) {
-  tensor_rect rect = slot_rect(plan, slot, 0);
-  gcl_trace *trace = plan->profile ? &slot->copy_trace : NULL;
-  int64_t images = slot->geometry.batch;
-
-  for (int64_t part = 0; part < slot->chunks; part++) {
-    tensor_rect piece = part_rect(rect, part, images);
-    size_t compact_origin[3] = {0, (size_t)(part * images), 0};
-    cl_int code = gcl_clEnqueueWriteBufferRect(
-        slot->copy_queue, slot->input, CL_FALSE, compact_origin, piece.origin,
-        piece.region, rect.region[0], 0, rect.row_pitch, 0, input, 0, NULL,
-        &written[part]);
-
-    if (code == CL_SUCCESS)
-      gcl_cl_event_created(&written[part]);
-    if (code != CL_SUCCESS)
-      return gcl_fail_cl(code, "copying the input slice to the device");
-    trace_keep(trace, "write input", written[part]);
-  }
-  clFlush(slot->copy_queue);
-  return GCL_SUCCESS;
-}
-
-/* Runs each part once its input has arrived; marks each part's end. */
-static gcl_status compute_parts(gcl_plan *plan, gcl_slot *slot,
-                                const cl_event *written, cl_event *computed) {
-  size_t in_image = slot_rect(plan, slot, 0).region[0] / sizeof(float);
-  size_t out_image = slot_rect(plan, slot, 1).region[0] / sizeof(float);
-  size_t images = (size_t)slot->geometry.batch;
-  gcl_launch launch = slot_launch(plan, slot);
-
-  for (int64_t part = 0; part < slot->chunks; part++) {
-    gcl_tensor_view in_view = {slot->input, (size_t)part * images * in_image,
-                               in_image};
-    gcl_tensor_view out_view = {slot->output,
-                                (size_t)part * images * out_image, out_image};
-    gcl_status status = wait_on(slot, 1, &written[part]);
-    cl_int code;
-
-    if (status == GCL_SUCCESS)
-      status = plan->algo->enqueue(slot->algo_state, &launch, &in_view,
-                                   &out_view);
-    if (status != GCL_SUCCESS)
-      return status;
-    code =
-        gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &computed[part]);
-    if (code == CL_SUCCESS)
-      gcl_cl_event_created(&computed[part]);
-    if (code != CL_SUCCESS)
-      return gcl_fail_cl(code, "marking the end of part %lld",
-                         (long long)part);
-  }
-  clFlush(slot->queue);
-  return GCL_SUCCESS;
-}
-
-/* Copies each part's output back as soon as its compute ends. */
-static gcl_status read_parts(gcl_plan *plan, gcl_slot *slot,
-                             const cl_event *computed, float *gathered) {
-  tensor_rect rect = slot_rect(plan, slot, 1);
-  gcl_trace *trace = plan->profile ? &slot->copy_trace : NULL;
-  int64_t images = slot->geometry.batch;
-
-  for (int64_t part = 0; part < slot->chunks; part++) {
-    tensor_rect piece = part_rect(rect, part, images);
-    size_t compact_origin[3] = {0, (size_t)(part * images), 0};
-    cl_event *event = gcl_trace_event(trace, "read output");
-    cl_int code = gcl_clEnqueueReadBufferRect(
-        slot->copy_queue, slot->output, CL_FALSE, compact_origin, piece.origin,
-        piece.region, rect.region[0], 0, rect.row_pitch, 0, gathered, 1,
-        &computed[part], event);
-
-    if (code == CL_SUCCESS)
-      gcl_cl_event_created(event);
-    if (code != CL_SUCCESS)
-      return gcl_fail_cl(code, "copying the output slice from the device");
-  }
-  clFlush(slot->copy_queue);
-  return GCL_SUCCESS;
-}
-
-/*
- * Runs a slot of another device: input parts go out on the copy queue,
- * parts compute on the slot's queue, outputs come back on the copy queue,
- * so with several parts the copies overlap the compute.
- */
-static gcl_status run_remote_slot(gcl_plan *plan, gcl_slot *slot,
-                                  const float *input, float *gathered) {
-  cl_event written[8] = {NULL}, computed[8] = {NULL};
-  gcl_status status;
-
-  status = write_parts(plan, slot, input, written);
-  if (status == GCL_SUCCESS)
-    status = compute_parts(plan, slot, written, computed);
-  if (status == GCL_SUCCESS)
-    status = read_parts(plan, slot, computed, gathered);
-
-  /* Releasing is safe while commands still wait: OpenCL keeps the events
-   * alive until the commands that depend on them are done. */
-  release_events(written, 8);
-  release_events(computed, 8);
-  return status;
-}
-
-/* Thread body: runs every slot of one device, then waits for its queue. */
-static void *run_device_job(void *argument) {
-  device_job *job = argument;
-  gcl_plan *plan = job->plan;
-  gcl_status status = GCL_SUCCESS;
-
-  for (size_t i = 0; i < plan->slot_count && status == GCL_SUCCESS; i++) {
-    gcl_slot *slot = &plan->slots[i];
-
-    if (slot->info.device_index == job->device_index)
-      status = run_remote_slot(plan, slot, job->input, job->gathered);
-  }
-  for (size_t i = 0; i < plan->slot_count; i++) {
-    gcl_slot *slot = &plan->slots[i];
-    cl_int code;
-
-    if (slot->info.device_index != job->device_index)
-      continue;
-    code = gcl_clFinish(slot->queue);
-    if (code == CL_SUCCESS)
-      code = gcl_clFinish(slot->copy_queue);
-    if (status == GCL_SUCCESS && code != CL_SUCCESS)
-      status = gcl_fail_cl(code, "running on the device");
-  }
-
-  job->status = status;
-  if (status != GCL_SUCCESS) {
-    /* The message and code live in this thread; the caller's thread
-     * reports them. */
-    snprintf(job->message, sizeof job->message, "%s", gcl_last_error());
-    job->code = gcl_last_cl_error();
-  }
-  return NULL;
-}
-
-static int has_remote_slots(const gcl_plan *plan) {
-  for (size_t i = 0; i < plan->slot_count; i++) {
-    if (plan->slots[i].info.device_index != 0)
-      return 1;
-  }
-  return 0;
-}
-
-/*
- * Allocates one job per device of the context on the heap, because each
- * job's message buffer is too large for the caller's stack. Sets *jobs to
- * NULL when no slot is on another device.
- */
-static gcl_status allocate_jobs(const gcl_plan *plan, device_job **jobs) {
-  *jobs = NULL;
-  if (!has_remote_slots(plan))
-    return GCL_SUCCESS;
-  *jobs = gcl_calloc(plan->context->device_count, sizeof **jobs);
-  if (*jobs == NULL)
-    return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
-                    "out of host memory for %zu device jobs",
-                    plan->context->device_count);
-  return GCL_SUCCESS;
-}
-
-/* Starts one thread per other device that has slots. */
-static gcl_status start_device_jobs(gcl_plan *plan, const float *input,
-                                    float *gathered, device_job *jobs) {
-  for (size_t d = 1; jobs != NULL && d < plan->context->device_count; d++) {
-    device_job *job = &jobs[d];
-
-    job->plan = plan;
-    job->device_index = d;
-    job->input = input;
-    job->gathered = gathered;
-    job->status = GCL_SUCCESS;
-    job->message[0] = '\0';
-    job->code = CL_SUCCESS;
-    job->started = 0;
-    for (size_t i = 0; i < plan->slot_count && !job->started; i++) {
-      if (plan->slots[i].info.device_index != d)
-        continue;
-      if (pthread_create(&job->thread, NULL, run_device_job, job) != 0)
-        return gcl_fail(GCL_ERROR_OUT_OF_MEMORY,
-                        "could not start a host thread for device %zu", d);
-      job->started = 1;
-    }
-  }
-  return GCL_SUCCESS;
-}
-
-/* Joins the threads; returns the first failure, naming its device. */
-static gcl_status join_device_jobs(gcl_plan *plan, device_job *jobs,
-                                   gcl_status status) {
-  for (size_t d = 1; jobs != NULL && d < plan->context->device_count; d++) {
-    if (!jobs[d].started)
-      continue;
-    pthread_join(jobs[d].thread, NULL);
-    if (status == GCL_SUCCESS && jobs[d].status != GCL_SUCCESS) {
-      status = gcl_fail(jobs[d].status, "device %zu '%s': %s", d,
-                        plan->context->devices[d].info.device_name,
-                        jobs[d].message);
-      gcl_set_cl_error(jobs[d].code);
-    }
-  }
-  return status;
 }
 
 /* ---- shared steps ---------------------------------------------------------- */
@@ -381,16 +170,38 @@ static gcl_status ensure_staging(gcl_plan *plan) {
   return status;
 }
 
+/*
+ * Appends the plan's device memory to an out-of-memory failure, so that
+ * the message gives the sizes also when the driver ran out while running,
+ * after the plan-time check passed.
+ */
+static gcl_status add_memory_note(const gcl_plan *plan, gcl_status status) {
+  char message[2048];
+  size_t used;
+  cl_int code = gcl_last_cl_error();
 
-static uint64_t remote_bytes(const gcl_plan *plan) {
-  uint64_t bytes = 0;
+  if (status != GCL_ERROR_OUT_OF_MEMORY || plan->device_bytes == NULL)
+    return status;
+  used = (size_t)snprintf(message, sizeof message,
+                          "%s; the plan's buffers hold", gcl_last_error());
+  for (size_t d = 0; d < plan->context->device_count && used < sizeof message;
+       d++) {
+    const gcl_device_info *info = &plan->context->devices[d].info;
 
-  for (size_t i = 0; i < plan->slot_count; i++) {
-    if (plan->slots[i].info.device_index != 0)
-      bytes += plan->slots[i].info.input_bytes +
-               plan->slots[i].info.output_bytes;
+    if (plan->device_bytes[d] == 0)
+      continue;
+    used += (size_t)snprintf(
+        message + used, sizeof message - used,
+        " %llu bytes on device %zu '%s' (global memory %llu bytes)",
+        (unsigned long long)plan->device_bytes[d], d, info->device_name,
+        (unsigned long long)info->global_mem_bytes);
   }
-  return bytes;
+  status = gcl_fail(status, "%s; other programs may use the rest, so free "
+                            "device memory or lower GROUPCL_GLOBAL_MEM_BYTES "
+                            "to make plans split",
+                    message);
+  gcl_set_cl_error(code);
+  return status;
 }
 
 /* ---- host pointers ------------------------------------------------------- */
@@ -404,20 +215,16 @@ static gcl_status enqueue_local_slots(gcl_plan *plan, cl_event input_ready,
 
   for (size_t i = 0; i < plan->slot_count && status == GCL_SUCCESS; i++) {
     gcl_slot *slot = &plan->slots[i];
-    gcl_launch launch = slot_launch(plan, slot);
     tensor_rect rect = slot_rect(plan, slot, 1);
-    gcl_tensor_view in_view, out_view;
     cl_int code;
 
     if (slot->info.device_index != 0)
       continue;
     if (slot->queue != main_queue)
       status = wait_on(slot, 1, &input_ready);
-    full_views(plan, slot, plan->host_input, plan->host_output, &in_view,
-               &out_view);
     if (status == GCL_SUCCESS)
-      status = plan->algo->enqueue(slot->algo_state, &launch, &in_view,
-                                   &out_view);
+      status = enqueue_in_place(plan, slot, plan->host_input,
+                                plan->host_output);
     if (status != GCL_SUCCESS)
       break;
 
@@ -471,6 +278,22 @@ static gcl_status wait_for_reads(cl_event *reads, size_t count,
   return status;
 }
 
+/* Stages the full input on the first device and enqueues its slots in
+ * place, for plans that are not split. */
+static gcl_status run_staged(gcl_plan *plan, const float *input,
+                             float *gathered, cl_event *input_ready,
+                             cl_event *reads, uint64_t *bytes) {
+  gcl_status status = ensure_staging(plan);
+
+  if (status == GCL_SUCCESS)
+    status = write_input(plan, input, input_ready);
+  if (status == GCL_SUCCESS)
+    *bytes += plan->input_bytes;
+  if (status == GCL_SUCCESS)
+    status = enqueue_local_slots(plan, *input_ready, gathered, reads, bytes);
+  return status;
+}
+
 /* Runs gcl_plan_forward; the caller holds plan->lock. A nonzero
  * always_gather routes the output through the plan's private copy even
  * when no failure could leave it half written. */
@@ -478,46 +301,44 @@ static gcl_status forward_host(gcl_plan *plan, const float *input,
                                float *output, int always_gather) {
   cl_event reads[GCL_MAX_SLOTS] = {NULL};
   cl_event input_ready = NULL;
-  device_job *jobs = NULL;
-  int gather = 0;
+  gcl_device_job *jobs = NULL;
+  int gather = 0, split;
   float *gathered = output;
   uint64_t bytes = 0;
   double start = seconds_now();
   gcl_status status;
 
   reset_traces(plan);
+  split = plan->split.active;
 
   /* Gather into a private copy whenever a failure could leave part of the
    * output written, so the caller's array changes only on success. */
-  gather = always_gather || plan->slot_count > 1 || has_remote_slots(plan);
+  gather = always_gather || plan->slot_count > 1 ||
+           gcl_has_remote_slots(plan) || split;
   status = gather ? ensure_scratch(plan, 0) : GCL_SUCCESS;
   if (gather)
     gathered = plan->scratch_output;
+  if (status == GCL_SUCCESS && !split)
+    status = run_staged(plan, input, gathered, &input_ready, reads, &bytes);
   if (status == GCL_SUCCESS)
-    status = ensure_staging(plan);
+    status = gcl_allocate_jobs(plan, &jobs);
   if (status == GCL_SUCCESS)
-    status = write_input(plan, input, &input_ready);
-  if (status == GCL_SUCCESS)
-    bytes += plan->input_bytes;
-
-  if (status == GCL_SUCCESS)
-    status = enqueue_local_slots(plan, input_ready, gathered, reads, &bytes);
-  if (status == GCL_SUCCESS)
-    status = allocate_jobs(plan, &jobs);
-  if (status == GCL_SUCCESS)
-    status = start_device_jobs(plan, input, gathered, jobs);
+    status = gcl_start_device_jobs(plan, input, gathered, jobs);
+  /* A split plan slices every slot, those of the first device included. */
+  if (status == GCL_SUCCESS && split)
+    status = gcl_run_first_device(plan, input, gathered, jobs);
   status = wait_for_reads(reads, plan->slot_count, status);
-  status = join_device_jobs(plan, jobs, status);
+  status = gcl_join_device_jobs(plan, jobs, status);
   gcl_free(jobs);
   gcl_release_event(input_ready);
 
   if (status != GCL_SUCCESS) {
     finish_all(plan);
-    return status;
+    return add_memory_note(plan, status);
   }
   if (gather)
     memcpy(output, plan->scratch_output, plan->output_bytes);
-  plan->last_bytes_moved = bytes + remote_bytes(plan);
+  plan->last_bytes_moved = bytes + gcl_sliced_bytes(plan, split);
   plan->last_wall_seconds = seconds_now() - start;
   return GCL_SUCCESS;
 }
@@ -588,17 +409,13 @@ static gcl_status enqueue_caller_slots(gcl_plan *plan, cl_mem input,
 
   for (size_t i = 0; i < plan->slot_count && status == GCL_SUCCESS; i++) {
     gcl_slot *slot = &plan->slots[i];
-    gcl_launch launch = slot_launch(plan, slot);
-    gcl_tensor_view in_view, out_view;
     cl_int code;
 
     if (slot->info.device_index != 0)
       continue;
     status = wait_on(slot, num_wait, wait_list);
-    full_views(plan, slot, input, output, &in_view, &out_view);
     if (status == GCL_SUCCESS)
-      status = plan->algo->enqueue(slot->algo_state, &launch, &in_view,
-                                   &out_view);
+      status = enqueue_in_place(plan, slot, input, output);
     if (status != GCL_SUCCESS)
       break;
     code = gcl_clEnqueueMarkerWithWaitList(slot->queue, 0, NULL, &markers[i]);
@@ -690,14 +507,14 @@ static gcl_status forward_buffers(gcl_plan *plan, cl_mem input, cl_mem output,
                                   cl_uint num_wait_events,
                                   const cl_event *wait_list, cl_event *done) {
   cl_event markers[GCL_MAX_SLOTS] = {NULL};
-  device_job *jobs = NULL;
+  gcl_device_job *jobs = NULL;
   int remote;
   double start = seconds_now();
   gcl_status status = GCL_SUCCESS;
 
   reset_traces(plan);
 
-  remote = has_remote_slots(plan);
+  remote = gcl_has_remote_slots(plan);
   if (remote) {
     status = ensure_scratch(plan, 1);
     if (status == GCL_SUCCESS)
@@ -707,11 +524,11 @@ static gcl_status forward_buffers(gcl_plan *plan, cl_mem input, cl_mem output,
     status = enqueue_caller_slots(plan, input, output, num_wait_events,
                                   wait_list, markers);
   if (status == GCL_SUCCESS && remote)
-    status = allocate_jobs(plan, &jobs);
+    status = gcl_allocate_jobs(plan, &jobs);
   if (status == GCL_SUCCESS && remote)
-    status = start_device_jobs(plan, plan->scratch_input, plan->scratch_output,
-                               jobs);
-  status = join_device_jobs(plan, jobs, status);
+    status = gcl_start_device_jobs(plan, plan->scratch_input,
+                                   plan->scratch_output, jobs);
+  status = gcl_join_device_jobs(plan, jobs, status);
   gcl_free(jobs);
   if (status == GCL_SUCCESS && remote)
     status = write_remote_outputs(plan, output);
@@ -720,10 +537,11 @@ static gcl_status forward_buffers(gcl_plan *plan, cl_mem input, cl_mem output,
     finish_all(plan);
     for (size_t i = 0; i < plan->slot_count; i++)
       gcl_release_event(markers[i]);
-    return status;
+    return add_memory_note(plan, status);
   }
   status = join_markers(plan, markers, done);
-  plan->last_bytes_moved = remote ? plan->input_bytes + remote_bytes(plan) : 0;
+  plan->last_bytes_moved =
+      remote ? plan->input_bytes + gcl_sliced_bytes(plan, 0) : 0;
   plan->last_wall_seconds = seconds_now() - start;
   return status;
 }

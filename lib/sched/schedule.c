@@ -66,19 +66,24 @@ static gcl_schedule_policy choose_policy(const gcl_plan *plan, int *queues) {
   return GCL_SCHEDULE_SINGLE;
 }
 
-/* Runs the whole layer (batch 1) on one device and returns FLOP/s. */
+/* Runs the whole layer (batch 1) on one device and returns FLOP/s. A
+ * layer too large for the device runs one unit of its split instead. */
 static gcl_status measure_device(gcl_plan *plan, const gcl_conv *conv,
                                  size_t device_index, double *throughput) {
-  gcl_geometry probe = plan->geometry;
+  gcl_geometry probe = plan->geometry, unit;
   double seconds = 0.0;
+  int64_t units = 1;
   gcl_status status;
 
   probe.batch = 1;
-  status = gcl_time_algorithm(plan->algo, &probe, plan->context,
-                              device_index, conv->weights, conv->bias, 3,
-                              &seconds);
+  status = gcl_split_probe(plan->context, &probe, plan->algo, device_index,
+                           &unit, &units);
   if (status == GCL_SUCCESS)
-    *throughput = 2.0 * gcl_geometry_macs(&probe) / seconds;
+    status = gcl_time_algorithm(plan->algo, &unit, plan->context,
+                                device_index, conv->weights, conv->bias, 3,
+                                &seconds);
+  if (status == GCL_SUCCESS)
+    *throughput = 2.0 * gcl_geometry_macs(&unit) / seconds;
   return status;
 }
 

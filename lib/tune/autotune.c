@@ -30,16 +30,40 @@ const gcl_algo *gcl_tuned_algorithm(const gcl_plan *plan) {
       !found)
     return NULL;
 
-  /* A name from another version may be unknown or decline the layer. */
+  /* A name from another version may be unknown or decline the layer, and
+   * lower memory limits may leave no room for it. */
   if (gcl_algorithm_from_name(name, &id) != GCL_SUCCESS ||
       (algo = gcl_algo_find(id)) == NULL ||
-      !algo->supports(&plan->geometry, device, reason, sizeof reason)) {
+      !algo->supports(&plan->geometry, device, reason, sizeof reason) ||
+      !gcl_split_feasible(plan->context, &plan->geometry, algo, 0, reason,
+                          sizeof reason)) {
     GCL_LOG_WARN("ignoring the tuned algorithm '%s' for this layer", name);
     gcl_clear_error();
     return NULL;
   }
   GCL_LOG_INFO("tuning database: %s (%.3f ms)", name, seconds * 1e3);
   return algo;
+}
+
+/*
+ * Times an algorithm on the first device. A layer that must split is timed
+ * on one (part, step) unit of its split, scaled by the number of units, so
+ * that tuning never allocates more than the plan would.
+ */
+static gcl_status time_split(gcl_plan *plan, const gcl_conv *conv,
+                             const gcl_algo *algo, double *seconds) {
+  gcl_geometry unit;
+  int64_t units = 1;
+  gcl_status status;
+
+  status = gcl_split_probe(plan->context, &plan->geometry, algo, 0, &unit,
+                           &units);
+  if (status == GCL_SUCCESS)
+    status = gcl_time_algorithm(algo, &unit, plan->context, 0, conv->weights,
+                                conv->bias, GCL_TUNING_RUNS, seconds);
+  if (status == GCL_SUCCESS)
+    *seconds *= (double)units;
+  return status;
 }
 
 gcl_status gcl_tune_algorithms(gcl_plan *plan, const gcl_conv *conv,
@@ -59,11 +83,11 @@ gcl_status gcl_tune_algorithms(gcl_plan *plan, const gcl_conv *conv,
 
     result->algorithm = list[i]->id;
     result->seconds = -1.0;
-    if (!list[i]->supports(&plan->geometry, device, reason, sizeof reason))
+    if (!list[i]->supports(&plan->geometry, device, reason, sizeof reason) ||
+        !gcl_split_feasible(plan->context, &plan->geometry, list[i], 0,
+                            reason, sizeof reason))
       continue;
-    status = gcl_time_algorithm(list[i], &plan->geometry, plan->context, 0,
-                                conv->weights, conv->bias, GCL_TUNING_RUNS,
-                                &result->seconds);
+    status = time_split(plan, conv, list[i], &result->seconds);
     if (status != GCL_SUCCESS)
       return status;
     GCL_LOG_INFO("tuning: %s %.3f ms", list[i]->name, result->seconds * 1e3);
