@@ -233,8 +233,8 @@ typedef struct gcl_conv_desc {
   int64_t dilation[GCL_MAX_SPATIAL_DIMS]; /* >= 1 */
   int bias_term;        /* nonzero: a bias of shape [num_output] is added */
   int transposed;       /* nonzero: Deconvolution (transposed convolution) */
-  /* Nonzero: pad_after holds the padding after each axis, as ONNX allows;
-   * pad then holds only the padding before. */
+  /* Nonzero: pad_after is the padding after each axis, as ONNX allows, and
+   * pad is only the padding before. */
   int pad_asymmetric;
   int64_t pad_after[GCL_MAX_SPATIAL_DIMS]; /* >= 0 */
   /* Transposed layers only: extra output size at the end of each axis, as in

@@ -194,7 +194,7 @@ static int make_transposed(suite_layer *layer) {
   return suite_layer_check(COMMAND, layer);
 }
 
-static int row_wanted(const char *names, const char *name) {
+static int row_selected(const char *names, const char *name) {
   size_t length = strlen(name);
 
   if (names == NULL)
@@ -503,7 +503,7 @@ static int run_suite(gcl_context *context, const backward_request *request,
   if (rc == 0)
     print_header();
   for (size_t i = 0; rc == 0 && i < suite->count; i++) {
-    if (!row_wanted(request->layers, suite->rows[i].name))
+    if (!row_selected(request->layers, suite->rows[i].name))
       continue;
     rc = run_row(context, request, &suite->rows[i], &csv, &log_ratio_sum);
     count++;

@@ -3,9 +3,9 @@
  * layer (a convolution's transposed layer, or a transposed layer's
  * convolution, with the same weights), so it runs as a second plan with the
  * same placement. The weight and bias gradients run per slot of the plan's
- * own placement: a slot's groups need only their own channel slices, so no
- * slot waits for another, and the host adds the slots' results in slot
- * order, which keeps every sum's order fixed.
+ * own placement. A slot's groups need only their own channel slices, so no
+ * slot waits for another. The host adds the slots' results in slot order,
+ * so every sum runs in a fixed order.
  */
 #include "conv/backward.h"
 
@@ -28,7 +28,7 @@ static int64_t slot_images(const gcl_slot *slot) {
 /*
  * The adjoint layer swaps the sides. Going from a convolution to its
  * transposed layer, output_padding restores the input rows that the
- * convolution's stride left unused; going back, the plan is cut to the
+ * convolution's stride left unused. Going back, the plan is cut to the
  * transposed layer's input size (gcl_plan_create_sized).
  */
 static void adjoint_desc(const gcl_plan *plan, gcl_conv_desc *adjoint) {
@@ -91,7 +91,7 @@ static gcl_status prepare_adjoint(gcl_plan *plan, gcl_backward *backward,
  * Channels per work-item: the weight kernel keeps KB x KERNEL_W vector
  * sums. On PoCL 3.1 with a 2-core AVX-512 CPU, limits of 5, 10, 20 and 28
  * sums ran AlexNet conv2's weight gradient at 13, 21, 21 and 26 GFLOP per
- * CPU-second, and ResNeXt-50's 3x3 group-32 layer at 10, 19, 29 and 30,
+ * CPU-second. ResNeXt-50's 3x3 group-32 layer at 10, 19, 29 and 30,
  * so the limit is 28.
  * NOTE: measured on that CPU only; GPUs likely want fewer.
  */
